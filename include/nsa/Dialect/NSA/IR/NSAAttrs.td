@@ -1,0 +1,86 @@
+//===- NSAAttrs.td - nsa dialect attributes ----------------*- tablegen -*-===//
+
+#ifndef NSA_DIALECT_NSAATTRS_TD
+#define NSA_DIALECT_NSAATTRS_TD
+
+include "nsa/Dialect/NSA/IR/NSABase.td"
+include "mlir/IR/EnumAttr.td"
+
+def NSA_CompressionKind : I32EnumAttr<"CompressionKind",
+    "how a block of l tokens is pooled into one compressed token", [
+      I32EnumAttrCase<"Mean", 0, "mean">,
+      I32EnumAttrCase<"Weighted", 1, "weighted">
+    ]> {
+  let cppNamespace = "::mlir::nsa";
+  let genSpecializedAttr = 0;
+}
+
+def NSA_ScoreMapping : I32EnumAttr<"ScoreMapping",
+    "how compressed-attention probabilities become selection-block scores", [
+      I32EnumAttrCase<"Overlap", 0, "overlap">,
+      I32EnumAttrCase<"Identity", 1, "identity">
+    ]> {
+  let cppNamespace = "::mlir::nsa";
+  let genSpecializedAttr = 0;
+}
+
+def NSA_ConfigAttr : NSA_Attr<"Config", "config"> {
+  let summary = "NSA hyper-parameters shared by every op of one attention";
+  let description = [{
+    Every parameter of the NSA semantics, with the paper's values as
+    defaults; parameters equal to their default are not printed, so
+    `#nsa.config<>` is the paper's configuration.
+
+    | parameter | symbol | default | meaning |
+    | --- | --- | --- | --- |
+    | `cmp_block` | l | 32 | tokens per compressed block |
+    | `cmp_stride` | d | 16 | stride between compressed blocks |
+    | `slc_block` | l' | 64 | tokens per selection block |
+    | `top_n` | n | 16 | selected blocks per query and KV head |
+    | `window` | w | 512 | sliding-window length |
+    | `scale` | s | 1/sqrt(Dk) | softmax scale; absent means 1/sqrt(Dk) |
+    | `num_init_blocks` | | 1 | leading selection blocks always selected |
+    | `num_local_blocks` | | 2 | selection blocks ending at the query's own block, always selected |
+    | `compression` | phi | `mean` | `mean` pooling or learned `weighted` pooling (weights are operands) |
+    | `score_mapping` | | `overlap` | `overlap`: the paper's Eq. 9 (overlap of compressed and selection blocks in units of d); `identity`: p_slc = p_cmp, only when l = d = l' |
+
+    Constraints, checked by the verifier: every length >= 1, d divides l and
+    l', l' >= d, the forced blocks fit in `top_n`, `scale` > 0, and
+    `identity` only with l = d = l'.
+
+    Example:
+
+    ```mlir
+    #fla = #nsa.config<cmp_block = 64, cmp_stride = 64, slc_block = 64>
+    ```
+  }];
+  let parameters = (ins
+    DefaultValuedParameter<"int64_t", "32", "compression block length l">:$cmp_block,
+    DefaultValuedParameter<"int64_t", "16", "compression stride d">:$cmp_stride,
+    DefaultValuedParameter<"int64_t", "64", "selection block length l'">:$slc_block,
+    DefaultValuedParameter<"int64_t", "16", "selected block count n">:$top_n,
+    DefaultValuedParameter<"int64_t", "512", "sliding window w">:$window,
+    OptionalParameter<"::mlir::FloatAttr", "softmax scale (default 1/sqrt(Dk))">:$scale,
+    DefaultValuedParameter<"int64_t", "1", "forced initial blocks">:$num_init_blocks,
+    DefaultValuedParameter<"int64_t", "2", "forced local blocks">:$num_local_blocks,
+    DefaultValuedParameter<"::mlir::nsa::CompressionKind",
+        "::mlir::nsa::CompressionKind::Mean", "compression function">:$compression,
+    DefaultValuedParameter<"::mlir::nsa::ScoreMapping",
+        "::mlir::nsa::ScoreMapping::Overlap", "selection score mapping">:$score_mapping
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The softmax scale for key dimension `keyDim`: the explicit `scale`, or
+    /// 1/sqrt(keyDim) when absent.
+    double getScaleFor(int64_t keyDim) const;
+
+    /// The number of compressed blocks for a sequence of `seqLen` tokens.
+    int64_t getNumCompressedBlocks(int64_t seqLen) const;
+
+    /// The number of selection blocks for a sequence of `seqLen` tokens.
+    int64_t getNumSelectionBlocks(int64_t seqLen) const;
+  }];
+}
+
+#endif // NSA_DIALECT_NSAATTRS_TD

@@ -1,0 +1,285 @@
+//===- NSAOps.td - nsa dialect operations ------------------*- tablegen -*-===//
+
+#ifndef NSA_DIALECT_NSAOPS_TD
+#define NSA_DIALECT_NSAOPS_TD
+
+include "nsa/Dialect/NSA/IR/NSABase.td"
+include "nsa/Dialect/NSA/IR/NSAAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+// Operands are declared as ranked tensors; each op's verifier checks rank,
+// element type and every shape relation so that its diagnostics can name the
+// operand ("query", "key", ...) and the offending extent.
+
+class NSA_TensorOp<string mnemonic, list<Trait> traits = []>
+    : NSA_Op<mnemonic, !listconcat(traits, [Pure])> {
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// nsa.attention
+//===----------------------------------------------------------------------===//
+
+def NSA_AttentionOp : NSA_TensorOp<"attention", [AttrSizedOperandSegments]> {
+  let summary = "the whole NSA forward: three branches and their gated sum";
+  let description = [{
+    Native Sparse Attention of `query` over `keys` / `values`: compressed
+    attention over pooled blocks, attention over the top-`n` selected blocks
+    (shared by the query heads of a GQA group), and sliding-window attention,
+    mixed per head by the already-activated `gates` (`[B, T, Hq, 3]`, in the
+    order compressed, selected, window).
+
+    `keys` and `values` hold either one tensor each, shared by the three
+    branches (as in the open implementations), or three each, one per branch
+    in the order compressed, selected, window (as in the paper, which gives
+    every branch its own projections). With `compression = weighted` the
+    learned per-position pooling weights (`[H, l]` each) follow
+    `cmp_weights`.
+
+    Results: the output `[B, T, Hq, Dv]` in the input element type, and the
+    f32 log-sum-exp `[B, T, Hq]` of each branch (-inf where a branch sees no
+    key). `nsa-decompose` rewrites this op into the branch ops.
+
+    Example:
+
+    ```mlir
+    %o, %lc, %ls, %lw = nsa.attention %q, keys(%k) values(%v) gates(%g)
+        {config = #nsa.config<>}
+        : (tensor<?x?x64x128xbf16>, tensor<?x?x4x128xbf16>,
+           tensor<?x?x4x128xbf16>, tensor<?x?x64x3xbf16>)
+        -> (tensor<?x?x64x128xbf16>, tensor<?x?x64xf32>, tensor<?x?x64xf32>,
+            tensor<?x?x64xf32>)
+    ```
+  }];
+  let arguments = (ins
+    AnyRankedTensor:$query,
+    Variadic<AnyRankedTensor>:$keys,
+    Variadic<AnyRankedTensor>:$values,
+    AnyRankedTensor:$gates,
+    Optional<AnyRankedTensor>:$key_weights,
+    Optional<AnyRankedTensor>:$value_weights,
+    NSA_ConfigAttr:$config
+  );
+  let results = (outs
+    AnyRankedTensor:$output,
+    AnyRankedTensor:$lse_cmp,
+    AnyRankedTensor:$lse_slc,
+    AnyRankedTensor:$lse_win
+  );
+  let assemblyFormat = [{
+    $query `,` `keys` `(` $keys `)` `values` `(` $values `)`
+    `gates` `(` $gates `)`
+    (`cmp_weights` `(` $key_weights^ `,` $value_weights `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let extraClassDeclaration = [{
+    /// Whether each branch has its own key and value tensors.
+    bool hasPerBranchKeyValues() { return getKeys().size() == 3; }
+    /// The keys and values read by branch `branch` (0 compressed,
+    /// 1 selected, 2 window).
+    ::mlir::Value getBranchKeys(unsigned branch) {
+      return getKeys()[hasPerBranchKeyValues() ? branch : 0];
+    }
+    ::mlir::Value getBranchValues(unsigned branch) {
+      return getValues()[hasPerBranchKeyValues() ? branch : 0];
+    }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Branch 1: compression and compressed attention
+//===----------------------------------------------------------------------===//
+
+def NSA_CompressOp : NSA_TensorOp<"compress", [AttrSizedOperandSegments]> {
+  let summary = "pools key and value blocks into compressed tokens";
+  let description = [{
+    Compressed block `i` covers tokens `[i*d, i*d + l)` and exists when
+    `i*d + l <= T`, so there are `Nc = (T - l) / d + 1` blocks for `T >= l`
+    and none otherwise. With `compression = mean` each compressed key/value
+    is the average of its block; with `compression = weighted` it is the
+    sum weighted by the per-head, per-position `key_weights` /
+    `value_weights` (`[H, l]`), which must then be given.
+
+    `key: [B, T, H, Dk], value: [B, T, H, Dv] -> [B, Nc, H, Dk], [B, Nc, H, Dv]`
+
+    ```mlir
+    %kc, %vc = nsa.compress %k, %v {config = #nsa.config<>}
+        : tensor<2x100x4x64xf32>, tensor<2x100x4x64xf32>
+        -> tensor<2x5x4x64xf32>, tensor<2x5x4x64xf32>
+    ```
+  }];
+  let arguments = (ins
+    AnyRankedTensor:$key,
+    AnyRankedTensor:$value,
+    Optional<AnyRankedTensor>:$key_weights,
+    Optional<AnyRankedTensor>:$value_weights,
+    NSA_ConfigAttr:$config
+  );
+  let results = (outs
+    AnyRankedTensor:$compressed_key,
+    AnyRankedTensor:$compressed_value
+  );
+  let assemblyFormat = [{
+    $key `,` $value (`weights` `(` $key_weights^ `,` $value_weights `)`)?
+    attr-dict `:` type($key) `,` type($value)
+    (`,` type($key_weights)^ `,` type($value_weights))?
+    `->` type($compressed_key) `,` type($compressed_value)
+  }];
+}
+
+def NSA_CompressedAttentionOp : NSA_TensorOp<"compressed_attention"> {
+  let summary = "causal attention of every query over the compressed tokens";
+  let description = [{
+    Query `t` sees compressed block `i` iff the block ends at or before it,
+    `i*d + l - 1 <= t`. Before the first block ends the output row is zero
+    and its log-sum-exp is -inf.
+
+    `query: [B, T, Hq, Dk], compressed_key: [B, Nc, H, Dk],
+     compressed_value: [B, Nc, H, Dv] -> output: [B, T, Hq, Dv],
+     lse: [B, T, Hq] (f32)`
+  }];
+  let arguments = (ins
+    AnyRankedTensor:$query,
+    AnyRankedTensor:$compressed_key,
+    AnyRankedTensor:$compressed_value,
+    NSA_ConfigAttr:$config
+  );
+  let results = (outs AnyRankedTensor:$output, AnyRankedTensor:$lse);
+  let assemblyFormat = [{
+    $query `,` $compressed_key `,` $compressed_value attr-dict `:`
+    type($query) `,` type($compressed_key) `,` type($compressed_value)
+    `->` type($output) `,` type($lse)
+  }];
+}
+
+def NSA_CompressedProbsOp : NSA_TensorOp<"compressed_probs"> {
+  let summary = "the compressed-attention probabilities, from the saved lse";
+  let description = [{
+    Recomputes the softmax probabilities of the compressed attention,
+    `p[t, hq, i] = exp(s * q[t, hq] . kc[i, h] - lse[t, hq])` for visible
+    blocks and 0 elsewhere, from the log-sum-exp that
+    `nsa.compressed_attention` returned. Keeping this a separate op keeps
+    the `[B, T, Hq, Nc]` tensor out of the attention itself; lowering fuses
+    it with `nsa.select` so the probabilities are never stored.
+
+    `query: [B, T, Hq, Dk], compressed_key: [B, Nc, H, Dk],
+     lse: [B, T, Hq] -> probs: [B, T, Hq, Nc] (f32)`
+  }];
+  let arguments = (ins
+    AnyRankedTensor:$query,
+    AnyRankedTensor:$compressed_key,
+    AnyRankedTensor:$lse,
+    NSA_ConfigAttr:$config
+  );
+  let results = (outs AnyRankedTensor:$probs);
+  let assemblyFormat = [{
+    $query `,` $compressed_key `,` $lse attr-dict `:`
+    type($query) `,` type($compressed_key) `,` type($lse) `->` type($probs)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Branch 2: selection and selected attention
+//===----------------------------------------------------------------------===//
+
+def NSA_SelectOp : NSA_TensorOp<"select"> {
+  let summary = "picks the top-n selection blocks per query and KV head";
+  let description = [{
+    Maps the compressed probabilities onto selection blocks
+    (`score_mapping`), sums them over the query heads of each GQA group, and
+    chooses `n` blocks per position and KV head: first the forced blocks
+    (the `num_init_blocks` initial blocks and the `num_local_blocks` blocks
+    ending at the query's own block), then the visible blocks
+    (`j * l' <= t`) with the highest score, ties to the lower index.
+    The chosen indices are sorted ascending; unused places hold -1.
+
+    `probs: [B, T, Hq, Nc] (f32) -> indices: [B, T, H, n] (i32)`; the KV
+    head count `H` is read from the result type.
+  }];
+  let arguments = (ins AnyRankedTensor:$probs, NSA_ConfigAttr:$config);
+  let results = (outs AnyRankedTensor:$indices);
+  let assemblyFormat = [{
+    $probs attr-dict `:` type($probs) `->` type($indices)
+  }];
+}
+
+def NSA_SelectedAttentionOp : NSA_TensorOp<"selected_attention"> {
+  let summary = "attention over the tokens of the selected blocks";
+  let description = [{
+    Query `t` of head `hq` attends to the tokens of the blocks listed in
+    `indices[t, hq / G]` (entries of -1 are ignored), restricted causally to
+    tokens `s <= t`.
+
+    `query: [B, T, Hq, Dk], key: [B, T, H, Dk], value: [B, T, H, Dv],
+     indices: [B, T, H, n] (i32) -> output: [B, T, Hq, Dv],
+     lse: [B, T, Hq] (f32)`
+  }];
+  let arguments = (ins
+    AnyRankedTensor:$query,
+    AnyRankedTensor:$key,
+    AnyRankedTensor:$value,
+    AnyRankedTensor:$indices,
+    NSA_ConfigAttr:$config
+  );
+  let results = (outs AnyRankedTensor:$output, AnyRankedTensor:$lse);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $indices attr-dict `:`
+    type($query) `,` type($key) `,` type($value) `,` type($indices)
+    `->` type($output) `,` type($lse)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Branch 3: sliding window
+//===----------------------------------------------------------------------===//
+
+def NSA_WindowOp : NSA_TensorOp<"window"> {
+  let summary = "sliding-window attention over the last w tokens";
+  let description = [{
+    Query `t` attends to tokens `max(0, t - w + 1) .. t`.
+
+    `query: [B, T, Hq, Dk], key: [B, T, H, Dk], value: [B, T, H, Dv]
+     -> output: [B, T, Hq, Dv], lse: [B, T, Hq] (f32)`
+  }];
+  let arguments = (ins
+    AnyRankedTensor:$query,
+    AnyRankedTensor:$key,
+    AnyRankedTensor:$value,
+    NSA_ConfigAttr:$config
+  );
+  let results = (outs AnyRankedTensor:$output, AnyRankedTensor:$lse);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value attr-dict `:`
+    type($query) `,` type($key) `,` type($value)
+    `->` type($output) `,` type($lse)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// nsa.combine
+//===----------------------------------------------------------------------===//
+
+def NSA_CombineOp : NSA_TensorOp<"combine"> {
+  let summary = "the gated sum of the three branch outputs";
+  let description = [{
+    `o = g[..., 0] * o_cmp + g[..., 1] * o_slc + g[..., 2] * o_win`, per
+    position and query head, accumulated in f32.
+
+    `compressed, selected, window: [B, T, Hq, Dv], gates: [B, T, Hq, 3]
+     -> output: [B, T, Hq, Dv]`
+  }];
+  let arguments = (ins
+    AnyRankedTensor:$compressed,
+    AnyRankedTensor:$selected,
+    AnyRankedTensor:$window,
+    AnyRankedTensor:$gates
+  );
+  let results = (outs AnyRankedTensor:$output);
+  let assemblyFormat = [{
+    $compressed `,` $selected `,` $window `,` $gates attr-dict `:`
+    type($compressed) `,` type($selected) `,` type($window) `,` type($gates)
+    `->` type($output)
+  }];
+}
+
+#endif // NSA_DIALECT_NSAOPS_TD

@@ -1,0 +1,63 @@
+//===- BlockMath.h - NSA block counts, visibility and index maps -*- C++ -*-===//
+//
+// The integer arithmetic of the NSA semantics (docs/nsa-semantics.md), with
+// 0-based positions. It depends on nothing of LLVM or MLIR so that the
+// compiler, the runtime and the tests share one definition.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NSA_SUPPORT_BLOCKMATH_H
+#define NSA_SUPPORT_BLOCKMATH_H
+
+#include <cstdint>
+
+namespace nsa {
+
+/// Number of compressed blocks of `blockLen` tokens at stride `stride` that
+/// fit in `seqLen` tokens: block i covers [i*stride, i*stride + blockLen).
+int64_t numCompressedBlocks(int64_t seqLen, int64_t blockLen, int64_t stride);
+
+/// Number of compressed blocks that end at or before position `pos`, i.e.
+/// that a query at `pos` sees; they are blocks 0 .. result-1.
+int64_t numVisibleCompressedBlocks(int64_t pos, int64_t blockLen,
+                                   int64_t stride);
+
+/// Whether a query at `pos` sees compressed block `block`.
+bool isCompressedBlockVisible(int64_t pos, int64_t block, int64_t blockLen,
+                              int64_t stride);
+
+/// Number of selection blocks of `slcBlockLen` tokens covering `seqLen`
+/// tokens (the last one may be partial).
+int64_t numSelectionBlocks(int64_t seqLen, int64_t slcBlockLen);
+
+/// Number of selection blocks a query at `pos` sees (j*slcBlockLen <= pos).
+int64_t numVisibleSelectionBlocks(int64_t pos, int64_t slcBlockLen);
+
+/// Tokens shared by compressed block `cmpBlock` and selection block
+/// `slcBlock`: |[i*d, i*d + l) ∩ [j*l', (j+1)*l')|. The selection score
+/// weight of Eq. 9 is this divided by the stride.
+int64_t overlapTokens(int64_t cmpBlock, int64_t slcBlock, int64_t blockLen,
+                      int64_t stride, int64_t slcBlockLen);
+
+/// The half-open range [first, last) of compressed blocks that overlap
+/// selection block `slcBlock` (possibly empty, never negative).
+struct BlockRange {
+  int64_t first;
+  int64_t last;
+};
+BlockRange compressedBlocksOverlapping(int64_t slcBlock, int64_t blockLen,
+                                       int64_t stride, int64_t slcBlockLen);
+
+/// First key position of the sliding window of a query at `pos`.
+int64_t windowStart(int64_t pos, int64_t window);
+
+/// KV head read by query head `queryHead` when `groupSize` query heads share
+/// one KV head.
+int64_t kvHeadOf(int64_t queryHead, int64_t groupSize);
+
+/// Ceiling division of non-negative `a` by positive `b`.
+int64_t ceilDiv(int64_t a, int64_t b);
+
+} // namespace nsa
+
+#endif // NSA_SUPPORT_BLOCKMATH_H

@@ -1,0 +1,83 @@
+//===- NSAAttrs.cpp - nsa dialect attributes ------------------------------===//
+
+#include "nsa/Dialect/NSA/IR/NSADialect.h"
+#include "nsa/Support/BlockMath.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::nsa;
+
+#include "nsa/Dialect/NSA/IR/NSAEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "nsa/Dialect/NSA/IR/NSAAttrs.cpp.inc"
+
+void NSADialect::registerAttributes() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "nsa/Dialect/NSA/IR/NSAAttrs.cpp.inc"
+      >();
+}
+
+LogicalResult
+ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                   int64_t cmpBlock, int64_t cmpStride, int64_t slcBlock,
+                   int64_t topN, int64_t window, FloatAttr scale,
+                   int64_t numInitBlocks, int64_t numLocalBlocks,
+                   CompressionKind compression, ScoreMapping scoreMapping) {
+  auto atLeast = [&](StringRef name, int64_t value,
+                     int64_t bound) -> LogicalResult {
+    if (value >= bound)
+      return success();
+    return emitError() << name << " (" << value << ") must be >= " << bound;
+  };
+  if (failed(atLeast("cmp_block", cmpBlock, 1)) ||
+      failed(atLeast("cmp_stride", cmpStride, 1)) ||
+      failed(atLeast("slc_block", slcBlock, 1)) ||
+      failed(atLeast("top_n", topN, 1)) ||
+      failed(atLeast("window", window, 1)) ||
+      failed(atLeast("num_init_blocks", numInitBlocks, 0)) ||
+      failed(atLeast("num_local_blocks", numLocalBlocks, 0)))
+    return failure();
+  // Eq. 9 sums whole strides into a selection block, so both block lengths
+  // must be multiples of the stride (which also gives slc_block >= stride).
+  if (cmpBlock % cmpStride != 0)
+    return emitError() << "cmp_stride (" << cmpStride
+                       << ") must divide cmp_block (" << cmpBlock << ")";
+  if (slcBlock % cmpStride != 0)
+    return emitError() << "cmp_stride (" << cmpStride
+                       << ") must divide slc_block (" << slcBlock << ")";
+  if (numInitBlocks + numLocalBlocks > topN)
+    return emitError() << "forced blocks num_init_blocks + num_local_blocks ("
+                       << numInitBlocks << " + " << numLocalBlocks
+                       << ") exceed top_n (" << topN << ")";
+  if (scale) {
+    double value = scale.getValueAsDouble();
+    if (!(value > 0.0) || !std::isfinite(value))
+      return emitError() << "scale (" << value
+                         << ") must be positive and finite";
+  }
+  if (scoreMapping == ScoreMapping::Identity &&
+      !(cmpBlock == cmpStride && cmpStride == slcBlock))
+    return emitError() << "score_mapping identity needs cmp_block == "
+                          "cmp_stride == slc_block, got "
+                       << cmpBlock << ", " << cmpStride << ", " << slcBlock;
+  return success();
+}
+
+double ConfigAttr::getScaleFor(int64_t keyDim) const {
+  if (FloatAttr scale = getScale())
+    return scale.getValueAsDouble();
+  return 1.0 / std::sqrt(static_cast<double>(keyDim));
+}
+
+int64_t ConfigAttr::getNumCompressedBlocks(int64_t seqLen) const {
+  return ::nsa::numCompressedBlocks(seqLen, getCmpBlock(), getCmpStride());
+}
+
+int64_t ConfigAttr::getNumSelectionBlocks(int64_t seqLen) const {
+  return ::nsa::numSelectionBlocks(seqLen, getSlcBlock());
+}
