@@ -180,6 +180,14 @@ func.func @f(%q: tensor<1x16x6x16xf32>, %k: tensor<1x16x4x16xf32>, %v: tensor<1x
 
 // -----
 
+func.func @f(%q: tensor<1x16x4x0xf32>, %k: tensor<1x16x2x0xf32>, %v: tensor<1x16x2x16xf32>) {
+  // expected-error @+1 {{'nsa.window' op query extent Dk (dim 3) must be positive, got 'tensor<1x16x4x0xf32>'}}
+  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<>} : tensor<1x16x4x0xf32>, tensor<1x16x2x0xf32>, tensor<1x16x2x16xf32> -> tensor<1x16x4x16xf32>, tensor<1x16x4xf32>
+  return
+}
+
+// -----
+
 func.func @f(%q: tensor<1x16x4x16xf32>, %k: tensor<1x16x2x16xf32>, %g: tensor<1x16x4x3xf32>) {
   // expected-error @+1 {{'nsa.attention' op expects 1 shared or 3 per-branch keys, got 2}}
   %o:4 = nsa.attention %q, keys(%k, %k) values(%k, %k) gates(%g) {config = #nsa.config<>}

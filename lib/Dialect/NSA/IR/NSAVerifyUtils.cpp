@@ -83,6 +83,12 @@ ShapeVerifier &ShapeVerifier::tensor(StringRef name, Value value,
       }
       continue;
     }
+    // A zero head count or head dim has no meaning (and 1/sqrt(0) scales).
+    if (mustBeStatic(symbol) && size < 1) {
+      error() << name << " extent " << symbol << " (dim " << dim
+              << ") must be positive, got " << type;
+      return *this;
+    }
     int64_t literal;
     if (!symbol.getAsInteger(10, literal) && size != literal) {
       error() << name << " extent " << symbol << " (dim " << dim
