@@ -3,7 +3,9 @@
 #include "nsa/Dialect/NSA/IR/NSADialect.h"
 #include "nsa/Support/BlockMath.h"
 
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <cmath>
 
@@ -80,4 +82,45 @@ int64_t ConfigAttr::getNumCompressedBlocks(int64_t seqLen) const {
 
 int64_t ConfigAttr::getNumSelectionBlocks(int64_t seqLen) const {
   return ::nsa::numSelectionBlocks(seqLen, getSlcBlock());
+}
+
+int64_t TargetAttr::maxSharedMemory(StringRef chip) {
+  // Opt-in maximum dynamic shared memory per block (CUDA programming guide,
+  // compute capability table).
+  return llvm::StringSwitch<int64_t>(chip)
+      .Case("sm_80", 166912)
+      .Cases({"sm_86", "sm_89"}, 101376)
+      .Cases({"sm_90", "sm_90a"}, 232448)
+      .Default(0);
+}
+
+LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                 StringRef chip, int64_t blockQ,
+                                 int64_t blockKV, int64_t numWarps,
+                                 int64_t numStages, int64_t sharedMemory) {
+  int64_t maxShared = maxSharedMemory(chip);
+  if (maxShared == 0)
+    return emitError() << "chip \"" << chip
+                       << "\" is not one of sm_80, sm_86, sm_89, sm_90, sm_90a";
+  for (auto [name, value] : {std::pair<StringRef, int64_t>{"block_q", blockQ},
+                             {"block_kv", blockKV},
+                             {"num_warps", numWarps}}) {
+    if (value < 1 || !llvm::isPowerOf2_64(value))
+      return emitError() << name << " (" << value
+                         << ") must be a positive power of two";
+  }
+  if (numStages < 1)
+    return emitError() << "num_stages (" << numStages << ") must be >= 1";
+  if (sharedMemory < 1 || sharedMemory > maxShared)
+    return emitError() << "shared_memory (" << sharedMemory
+                       << ") must be in [1, " << maxShared << "] on " << chip;
+  return success();
+}
+
+TargetAttr TargetAttr::lookup(Operation *op) {
+  MLIRContext *context = op->getContext();
+  for (; op; op = op->getParentOp())
+    if (auto target = op->getAttrOfType<TargetAttr>(kAttrName))
+      return target;
+  return TargetAttr::get(context);
 }

@@ -177,3 +177,107 @@ LogicalResult CombineOp::verify() {
       .tensor("output", getOutput(), {"B", "T", "Hq", "Dv"},
               ElementKind::Activation);
 }
+
+//===----------------------------------------------------------------------===//
+// Tile ops
+//===----------------------------------------------------------------------===//
+
+/// [R, G] and [R, G, D] f32 tensors shaped like the leading dims of `tile`.
+static Type stateType(RankedTensorType tile) {
+  return RankedTensorType::get(tile.getShape().take_front(2),
+                               Float32Type::get(tile.getContext()));
+}
+static Type accumulatorType(RankedTensorType tile, int64_t dim,
+                            Type elementType) {
+  SmallVector<int64_t> shape(tile.getShape().take_front(2));
+  shape.push_back(dim);
+  return RankedTensorType::get(shape, elementType);
+}
+
+/// The rank-3 tensor type of `value`, or an (optional) error: type inference
+/// runs before verification and must not assume a valid op.
+static FailureOr<RankedTensorType>
+rank3Tensor(std::optional<Location> loc, Value value, StringRef name) {
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!type || type.getRank() != 3)
+    return emitOptionalError(loc, name, " must be a rank-3 tile, got ",
+                             value.getType());
+  return type;
+}
+
+LogicalResult InitTileStateOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> loc, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferred) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  FailureOr<RankedTensorType> query =
+      rank3Tensor(loc, adaptor.getQuery(), "query");
+  if (failed(query))
+    return failure();
+  Type state = stateType(*query);
+  inferred.assign({state, state,
+                   accumulatorType(*query, adaptor.getValueDim(),
+                                   Float32Type::get(context))});
+  return success();
+}
+
+LogicalResult InitTileStateOp::verify() {
+  if (getValueDim() < 1)
+    return emitOpError() << "value_dim (" << getValueDim()
+                         << ") must be positive";
+  return ShapeVerifier(*this).tensor("query", getQuery(), {"R", "G", "Dk"},
+                                     ElementKind::Activation);
+}
+
+LogicalResult AttendTileOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> loc, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferred) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  inferred.assign({adaptor.getMax().getType(), adaptor.getSum().getType(),
+                   adaptor.getAcc().getType()});
+  return success();
+}
+
+LogicalResult AttendTileOp::verify() {
+  if (getKeyStride() < 1)
+    return emitOpError() << "key_stride (" << getKeyStride()
+                         << ") must be positive";
+  if (getWindow() && *getWindow() < 1)
+    return emitOpError() << "window (" << *getWindow()
+                         << ") must be positive";
+  if (!(getScale().convertToDouble() > 0.0))
+    return emitOpError() << "scale (" << getScale().convertToDouble()
+                         << ") must be positive";
+  return ShapeVerifier(*this)
+      .tensor("query", getQuery(), {"R", "G", "Dk"}, ElementKind::Activation)
+      .tensor("key", getKey(), {"N", "Dk"}, ElementKind::Activation)
+      .tensor("value", getValue(), {"N", "Dv"}, ElementKind::Activation)
+      .tensor("max", getMax(), {"R", "G"}, ElementKind::F32)
+      .tensor("sum", getSum(), {"R", "G"}, ElementKind::F32)
+      .tensor("acc", getAcc(), {"R", "G", "Dv"}, ElementKind::F32);
+}
+
+LogicalResult FinalizeTileOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> loc, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferred) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  FailureOr<RankedTensorType> acc = rank3Tensor(loc, adaptor.getAcc(), "acc");
+  if (failed(acc))
+    return failure();
+  inferred.assign({accumulatorType(*acc, acc->getDimSize(2),
+                                   adaptor.getElementType()),
+                   adaptor.getMax().getType()});
+  return success();
+}
+
+LogicalResult FinalizeTileOp::verify() {
+  if (!isa<FloatType>(getElementType()))
+    return emitOpError() << "element_type must be a float type, got "
+                         << getElementType();
+  return ShapeVerifier(*this)
+      .tensor("max", getMax(), {"R", "G"}, ElementKind::F32)
+      .tensor("sum", getSum(), {"R", "G"}, ElementKind::F32)
+      .tensor("acc", getAcc(), {"R", "G", "Dv"}, ElementKind::F32);
+}

@@ -83,4 +83,58 @@ def NSA_ConfigAttr : NSA_Attr<"Config", "config"> {
   }];
 }
 
+
+def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
+  let summary = "the GPU that kernels are tiled and lowered for";
+  let description = [{
+    Hardware facts that every tiling and lowering pass reads, so no pass
+    hard-codes a tile size. Attach it to the module as `nsa.target`; passes
+    look it up on the nearest enclosing op and fall back to the H100
+    defaults below.
+
+    | parameter | default (H100) | meaning |
+    | --- | --- | --- |
+    | `chip` | `"sm_90a"` | `sm_80`, `sm_86`, `sm_89`, `sm_90` or `sm_90a` |
+    | `block_q` | 64 | query rows per tile (compressed and window branches) |
+    | `block_kv` | 64 | keys per KV tile |
+    | `num_warps` | 4 | warps per CTA |
+    | `num_stages` | 2 | software-pipelining depth of KV loads |
+    | `shared_memory` | 232448 | bytes of shared memory per CTA (227 KiB on sm_90) |
+
+    The selected branch always tiles one query position (its block list is
+    per position); with GQA fusion its tile is the G heads of that position.
+
+    ```mlir
+    module attributes {nsa.target = #nsa.target<chip = "sm_80", shared_memory = 166912>} {}
+    ```
+  }];
+  let parameters = (ins
+    StringRefParameter<"compute capability", "\"sm_90a\"">:$chip,
+    DefaultValuedParameter<"int64_t", "64", "query rows per tile">:$block_q,
+    DefaultValuedParameter<"int64_t", "64", "keys per KV tile">:$block_kv,
+    DefaultValuedParameter<"int64_t", "4", "warps per CTA">:$num_warps,
+    DefaultValuedParameter<"int64_t", "2", "pipelining stages">:$num_stages,
+    DefaultValuedParameter<"int64_t", "232448", "shared memory bytes per CTA">:$shared_memory
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let builders = [
+    // The H100 target: the parameter defaults above.
+    AttrBuilder<(ins), [{
+      return $_get($_ctxt, "sm_90a", 64, 64, 4, 2, 232448);
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    /// The attribute name under which a module (or any op) carries its target.
+    static constexpr ::llvm::StringLiteral kAttrName = "nsa.target";
+
+    /// The target of `op`: the `nsa.target` of the nearest enclosing op
+    /// (including `op`), else the H100 default.
+    static TargetAttr lookup(::mlir::Operation *op);
+
+    /// The most shared memory per CTA that `chip` offers, 0 if unknown.
+    static int64_t maxSharedMemory(::llvm::StringRef chip);
+  }];
+}
+
 #endif // NSA_DIALECT_NSAATTRS_TD

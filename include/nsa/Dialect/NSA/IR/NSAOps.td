@@ -5,6 +5,7 @@
 
 include "nsa/Dialect/NSA/IR/NSABase.td"
 include "nsa/Dialect/NSA/IR/NSAAttrs.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 // Operands are declared as ranked tensors; each op's verifier checks rank,
@@ -279,6 +280,106 @@ def NSA_CombineOp : NSA_TensorOp<"combine"> {
     $compressed `,` $selected `,` $window `,` $gates attr-dict `:`
     type($compressed) `,` type($selected) `,` type($window) `,` type($gates)
     `->` type($output)
+  }];
+}
+
+
+//===----------------------------------------------------------------------===//
+// Tile level: one online-softmax attention family shared by all branches
+//===----------------------------------------------------------------------===//
+
+// `nsa-tile` lowers the three branch attentions into query tiles that walk a
+// list of KV tiles with these ops; only the list differs between branches.
+// Tiles use the layout of the activations with batch dropped:
+// query [R, G, Dk] (R query rows, G query heads sharing one KV head), key
+// [N, Dk], value [N, Dv]; the softmax state is max, sum [R, G] and the
+// accumulator [R, G, Dv], all f32. G is 1 after `nsa-tile` and the GQA group
+// size after `nsa-fuse-gqa-group`.
+
+class NSA_TileOp<string mnemonic, list<Trait> traits = []>
+    : NSA_Op<mnemonic, !listconcat(traits, [Pure,
+        DeclareOpInterfaceMethods<InferTypeOpInterface>])> {
+  let hasVerifier = 1;
+}
+
+def NSA_InitTileStateOp : NSA_TileOp<"init_tile_state"> {
+  let summary = "the empty online-softmax state of a query tile";
+  let description = [{
+    Returns max = -inf, sum = 0 and acc = 0 shaped for `query` ([R, G, Dk])
+    and `value_dim` (Dv): the state of an attention that has seen no key.
+  }];
+  let arguments = (ins AnyRankedTensor:$query, I64Attr:$value_dim);
+  let results = (outs AnyRankedTensor:$max, AnyRankedTensor:$sum,
+                      AnyRankedTensor:$acc);
+  let assemblyFormat = [{
+    $query `value_dim` `=` $value_dim attr-dict `:` type($query)
+  }];
+}
+
+def NSA_AttendTileOp : NSA_TileOp<"attend_tile",
+    [AllTypesMatch<["max", "sum"]>]> {
+  let summary = "one online-softmax step of a query tile over one KV tile";
+  let description = [{
+    Query row `r` is token position `query_pos + r`; key row `c` has position
+    `key_stride * (key_pos + c) + key_offset`, the last token it covers
+    (`key_stride = d, key_offset = l - 1` for compressed keys, `1, 0` for
+    tokens). A key is visible to a row iff its position is at or before the
+    row's and, with `window`, after `row - window`. Over the visible keys,
+    for every row and head:
+
+    ```
+    s       = scale * q . k                      (f32)
+    max'    = max(max, max_c s)
+    sum'    = sum * exp(max - max') + sum_c exp(s - max')
+    acc'    = acc * exp(max - max') + sum_c exp(s - max') * v
+    ```
+
+    A row that sees no key keeps its state (so a row that never sees one
+    finalizes to zero output and -inf lse). All G heads of the tile read the
+    same key and value rows: that is the KV reuse of GQA fusion.
+  }];
+  let arguments = (ins
+    AnyRankedTensor:$query,
+    AnyRankedTensor:$key,
+    AnyRankedTensor:$value,
+    AnyRankedTensor:$max,
+    AnyRankedTensor:$sum,
+    AnyRankedTensor:$acc,
+    Index:$query_pos,
+    Index:$key_pos,
+    F64Attr:$scale,
+    I64Attr:$key_stride,
+    I64Attr:$key_offset,
+    OptionalAttr<I64Attr>:$window
+  );
+  let results = (outs AnyRankedTensor:$new_max, AnyRankedTensor:$new_sum,
+                      AnyRankedTensor:$new_acc);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `state` `(` $max `,` $sum `,` $acc `)`
+    `at` `(` $query_pos `,` $key_pos `)` attr-dict `:`
+    type($query) `,` type($key) `,` type($value) `,` type($max) `,` type($acc)
+  }];
+  let extraClassDeclaration = [{
+    /// The state operands in the order the results replace them.
+    ::mlir::ValueRange getState() {
+      return getOperands().slice(3, 3);
+    }
+  }];
+}
+
+def NSA_FinalizeTileOp : NSA_TileOp<"finalize_tile",
+    [AllTypesMatch<["max", "sum"]>]> {
+  let summary = "normalizes an online-softmax state into output and lse";
+  let description = [{
+    `output = acc / sum` converted to `element_type`, `lse = max + log(sum)`;
+    rows whose sum is 0 (no visible key) give a zero output and lse -inf.
+  }];
+  let arguments = (ins AnyRankedTensor:$max, AnyRankedTensor:$sum,
+                       AnyRankedTensor:$acc, TypeAttr:$element_type);
+  let results = (outs AnyRankedTensor:$output, AnyRankedTensor:$lse);
+  let assemblyFormat = [{
+    $max `,` $sum `,` $acc `to` $element_type attr-dict `:`
+    type($max) `,` type($acc)
   }];
 }
 

@@ -29,4 +29,63 @@ def NSADecompose : Pass<"nsa-decompose"> {
   let dependentDialects = [];
 }
 
+
+def NSATile : Pass<"nsa-tile"> {
+  let summary = "Tile the branch attentions into query tiles over KV tile lists";
+  let description = [{
+    Rewrites `nsa.compressed_attention`, `nsa.selected_attention` and
+    `nsa.window` into the tile-level form that every later step consumes:
+
+    ```
+    scf.forall (%b, %tile, %hq) in (B, #query tiles, Hq) shared_outs(out, lse)
+      q     = tensor.extract_slice query[b, t0, hq, 0] [1, rows, 1, Dk]
+      state = nsa.init_tile_state q
+      for each KV tile of the branch's list:          (scf.for / scf.if)
+        k, v  = tensor.extract_slice key/value[b, kv, hq / G, 0] [1, n, 1, D]
+        state = nsa.attend_tile q, k, v state(...) at(t0, kv)
+      o, lse = nsa.finalize_tile state
+      tensor.parallel_insert_slice o, lse into out, lse
+    ```
+
+    One driver serves the three branches; only the KV tile list differs:
+
+    - compressed: compressed tokens `[0, min(Nc, visible(t0 + rows - 1)))`
+      in tiles of `block_kv`, key position `d * i + l - 1`;
+    - window: tokens `[max(0, t0 - w + 1), t0 + rows)` in tiles of
+      `block_kv`, with the window mask;
+    - selected: one query position per tile (`rows = 1`); for each of the
+      `n` indices `j >= 0` of the position's KV head, the tokens
+      `[j * l', min((j + 1) * l', t + 1))` in tiles of `block_kv`.
+
+    Tile sizes come from the `#nsa.target` in scope (`block_q`, `block_kv`).
+    The tile loop is marked `nsa.gqa_group_size = G`: its last induction
+    variable is the query head, and G consecutive heads read one KV head.
+    Guarantees: no branch attention op remains; every KV tile slice and
+    every query tile slice is in bounds.
+  }];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
+    "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def NSAFuseGQAGroup : Pass<"nsa-fuse-gqa-group"> {
+  let summary = "Make one tile serve all query heads of a KV group";
+  let description = [{
+    For every tile loop made by `nsa-tile` (marked `nsa.gqa_group_size = G`
+    with G > 1), iterates over KV heads instead of query heads and widens the
+    query tile, the softmax state and the output slices from 1 head to the G
+    heads of the group: each KV tile is then extracted once per group and
+    feeds the G heads' products in one `nsa.attend_tile`, instead of being
+    read G times. For the selected branch the tile becomes the G heads of one
+    position, the NSA paper's kernel shape.
+
+    The rewrite is in place: the head induction variable `hq` is replaced by
+    `h * G`, every slice indexed by it gets G heads, and the types of the
+    tile ops, loops and branches are re-inferred. The marker becomes
+    `nsa.gqa_fused`. Tile loops with G = 1 are only re-marked.
+  }];
+  let dependentDialects = ["::mlir::affine::AffineDialect"];
+}
+
 #endif // NSA_DIALECT_NSA_TRANSFORMS_PASSES_TD

@@ -1,0 +1,359 @@
+//===- Tile.cpp - Branch attentions into query tiles over KV tiles --------===//
+//
+// One driver tiles the three branch attentions; a branch only contributes
+// its KV tile list (KVTileList below). See the pass description in
+// Passes.td for the IR produced.
+//
+//===----------------------------------------------------------------------===//
+
+#include "nsa/Dialect/NSA/IR/NSAOps.h"
+#include "nsa/Dialect/NSA/Transforms/Passes.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::nsa {
+#define GEN_PASS_DEF_NSATILE
+#include "nsa/Dialect/NSA/Transforms/Passes.h.inc"
+} // namespace mlir::nsa
+
+using namespace mlir;
+using namespace mlir::nsa;
+
+namespace {
+
+/// Index arithmetic helpers: affine ops, so later canonicalization folds them.
+struct IndexBuilder {
+  OpBuilder &b;
+  Location loc;
+
+  Value constant(int64_t value) {
+    return arith::ConstantIndexOp::create(b, loc, value);
+  }
+  /// affine.apply of `expr` over dims `dims` and symbols `symbols`.
+  Value apply(AffineExpr expr, ValueRange dims, ValueRange symbols = {}) {
+    AffineMap map = AffineMap::get(dims.size(), symbols.size(), expr);
+    SmallVector<Value> operands(dims);
+    llvm::append_range(operands, symbols);
+    return affine::AffineApplyOp::create(b, loc, map, operands);
+  }
+  Value min(ArrayRef<AffineExpr> exprs, ValueRange dims,
+            ValueRange symbols = {}) {
+    AffineMap map =
+        AffineMap::get(dims.size(), symbols.size(), exprs, b.getContext());
+    SmallVector<Value> operands(dims);
+    llvm::append_range(operands, symbols);
+    return affine::AffineMinOp::create(b, loc, map, operands);
+  }
+  Value max(ArrayRef<AffineExpr> exprs, ValueRange dims,
+            ValueRange symbols = {}) {
+    AffineMap map =
+        AffineMap::get(dims.size(), symbols.size(), exprs, b.getContext());
+    SmallVector<Value> operands(dims);
+    llvm::append_range(operands, symbols);
+    return affine::AffineMaxOp::create(b, loc, map, operands);
+  }
+  AffineExpr d(unsigned i) { return b.getAffineDimExpr(i); }
+  AffineExpr s(unsigned i) { return b.getAffineSymbolExpr(i); }
+};
+
+/// A [B, T, H, D] slice with the batch dimension dropped:
+/// source[b, pos, head, 0] [1, len, heads, D] -> tensor<len x heads x D>, or
+/// with the head dimension dropped too when `dropHead` (KV tiles: [len, D]).
+Value extractTile(OpBuilder &b, Location loc, Value source, Value batch,
+                  Value pos, OpFoldResult len, Value head, int64_t heads,
+                  bool dropHead) {
+  auto sourceType = cast<RankedTensorType>(source.getType());
+  int64_t dim = sourceType.getDimSize(3);
+  std::optional<int64_t> staticLen = getConstantIntValue(len);
+  int64_t lenExtent = staticLen ? *staticLen : ShapedType::kDynamic;
+  SmallVector<int64_t> shape{lenExtent};
+  if (!dropHead)
+    shape.push_back(heads);
+  shape.push_back(dim);
+  auto type = RankedTensorType::get(shape, sourceType.getElementType());
+  SmallVector<OpFoldResult> offsets{batch, pos, head, b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes{b.getIndexAttr(1), len,
+                                  b.getIndexAttr(heads), b.getIndexAttr(dim)};
+  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+  return tensor::ExtractSliceOp::create(b, loc, type, source, offsets, sizes,
+                                        strides);
+}
+
+/// What the tile driver needs from a branch attention op.
+struct BranchTiling {
+  Operation *op;
+  ConfigAttr config;
+  Value query, key, value;
+  Value indices;           // selected branch only
+  int64_t keyStride = 1;   // key position = stride * index + offset
+  int64_t keyOffset = 0;
+  std::optional<int64_t> window;
+  enum class KVList { CompressedRange, WindowRange, SelectedBlocks } kvList;
+};
+
+/// Emits the tiled form of one branch attention (see Passes.td).
+class TileEmitter {
+public:
+  TileEmitter(OpBuilder &b, const BranchTiling &branch, TargetAttr target)
+      : b(b), branch(branch), target(target) {
+    auto queryType = cast<RankedTensorType>(branch.query.getType());
+    auto keyType = cast<RankedTensorType>(branch.key.getType());
+    auto valueType = cast<RankedTensorType>(branch.value.getType());
+    queryHeads = queryType.getDimSize(2);
+    groupSize = queryHeads / keyType.getDimSize(2);
+    keyDim = queryType.getDimSize(3);
+    valueDim = valueType.getDimSize(3);
+    elementType = queryType.getElementType();
+    rowsPerTile = branch.kvList == BranchTiling::KVList::SelectedBlocks
+                      ? 1
+                      : target.getBlockQ();
+  }
+
+  /// Replaces the branch op by the tile loop; returns the loop.
+  scf::ForallOp emit() {
+    Location loc = branch.op->getLoc();
+    IndexBuilder ib{b, loc};
+    Value batch = tensor::DimOp::create(b, loc, branch.query, 0);
+    seqLen = tensor::DimOp::create(b, loc, branch.query, 1);
+    if (branch.kvList == BranchTiling::KVList::CompressedRange)
+      numKeys = tensor::DimOp::create(b, loc, branch.key, 1);
+    Value numTiles =
+        ib.apply(ib.d(0).ceilDiv(rowsPerTile), ValueRange{seqLen});
+
+    Type outputType = branch.op->getResult(0).getType();
+    Type lseType = branch.op->getResult(1).getType();
+    Value outputInit = emptyLike(outputType, batch);
+    Value lseInit = emptyLike(lseType, batch);
+
+    SmallVector<OpFoldResult> upperBounds{batch, numTiles,
+                                          b.getIndexAttr(queryHeads)};
+    auto forall = scf::ForallOp::create(b, loc, upperBounds,
+                                        ValueRange{outputInit, lseInit},
+                                        std::nullopt);
+    forall->setAttr(kGQAGroupSizeAttr, b.getI64IntegerAttr(groupSize));
+
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forall.getBody());
+    ValueRange ivs = forall.getInductionVars();
+    Value b0 = ivs[0], tile = ivs[1], queryHead = ivs[2];
+    Value t0 = ib.apply(ib.d(0) * rowsPerTile, ValueRange{tile});
+    OpFoldResult rows =
+        rowsPerTile == 1
+            ? OpFoldResult(b.getIndexAttr(1))
+            : OpFoldResult(ib.min({b.getAffineConstantExpr(rowsPerTile),
+                                   ib.s(0) - ib.d(0)},
+                                  ValueRange{t0}, ValueRange{seqLen}));
+    Value kvHead = ib.apply(ib.d(0).floorDiv(groupSize), ValueRange{queryHead});
+
+    Value queryTile = extractTile(b, loc, branch.query, b0, t0, rows,
+                                  queryHead, /*heads=*/1, /*dropHead=*/false);
+    auto init = InitTileStateOp::create(b, loc, queryTile,
+                                        b.getI64IntegerAttr(valueDim));
+    TileContext ctx{b0, t0, rows, kvHead, queryTile};
+    SmallVector<Value> state = emitKVTiles(ctx, init.getResults());
+    auto finalize = FinalizeTileOp::create(b, loc, state[0], state[1],
+                                           state[2], elementType);
+
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    ValueRange outs = forall.getRegionIterArgs();
+    OpFoldResult one = b.getIndexAttr(1), zero = b.getIndexAttr(0);
+    tensor::ParallelInsertSliceOp::create(
+        b, loc, finalize.getOutput(), outs[0],
+        ArrayRef<OpFoldResult>{b0, t0, queryHead, zero},
+        ArrayRef<OpFoldResult>{one, rows, one, b.getIndexAttr(valueDim)},
+        ArrayRef<OpFoldResult>{one, one, one, one});
+    tensor::ParallelInsertSliceOp::create(
+        b, loc, finalize.getLse(), outs[1],
+        ArrayRef<OpFoldResult>{b0, t0, queryHead},
+        ArrayRef<OpFoldResult>{one, rows, one},
+        ArrayRef<OpFoldResult>{one, one, one});
+    return forall;
+  }
+
+private:
+  struct TileContext {
+    Value batch, t0;
+    OpFoldResult rows;
+    Value kvHead, queryTile;
+  };
+
+  Value emptyLike(Type type, Value batch) {
+    auto tensorType = cast<RankedTensorType>(type);
+    SmallVector<Value> dynamicSizes;
+    Location loc = branch.op->getLoc();
+    if (tensorType.isDynamicDim(0))
+      dynamicSizes.push_back(batch);
+    if (tensorType.isDynamicDim(1))
+      dynamicSizes.push_back(seqLen);
+    return tensor::EmptyOp::create(b, loc, tensorType.getShape(),
+                                   tensorType.getElementType(), dynamicSizes);
+  }
+
+  /// Loops over KV tiles [lo, hi) of at most block_kv keys; returns the
+  /// final state.
+  SmallVector<Value> emitRange(const TileContext &ctx, Value lo, Value hi,
+                               ValueRange state) {
+    Location loc = branch.op->getLoc();
+    IndexBuilder ib{b, loc};
+    int64_t blockKV = target.getBlockKv();
+    auto loop = scf::ForOp::create(
+        b, loc, lo, hi, ib.constant(blockKV), state,
+        [&](OpBuilder &nested, Location loc, Value kv, ValueRange iterState) {
+          IndexBuilder nib{nested, loc};
+          Value len = nib.min({nested.getAffineConstantExpr(blockKV),
+                               nib.s(0) - nib.d(0)},
+                              ValueRange{kv}, ValueRange{hi});
+          Value keyTile = extractTile(nested, loc, branch.key, ctx.batch, kv,
+                                      len, ctx.kvHead, 1, /*dropHead=*/true);
+          Value valueTile =
+              extractTile(nested, loc, branch.value, ctx.batch, kv, len,
+                          ctx.kvHead, 1, /*dropHead=*/true);
+          auto attend = AttendTileOp::create(
+              nested, loc, ctx.queryTile, keyTile, valueTile, iterState[0],
+              iterState[1], iterState[2], ctx.t0, kv,
+              nested.getF64FloatAttr(branch.config.getScaleFor(keyDim)),
+              nested.getI64IntegerAttr(branch.keyStride),
+              nested.getI64IntegerAttr(branch.keyOffset),
+              branch.window ? nested.getI64IntegerAttr(*branch.window)
+                            : IntegerAttr());
+          scf::YieldOp::create(nested, loc, attend.getResults());
+        });
+    return llvm::to_vector_of<Value>(loop.getResults());
+  }
+
+  SmallVector<Value> emitKVTiles(const TileContext &ctx, ValueRange state) {
+    Location loc = branch.op->getLoc();
+    IndexBuilder ib{b, loc};
+    Value rows = getValueOrCreateConstantIndexOp(b, loc, ctx.rows);
+    ConfigAttr config = branch.config;
+    switch (branch.kvList) {
+    case BranchTiling::KVList::CompressedRange: {
+      // Blocks visible to the tile's last row: i*d + l - 1 <= t0 + rows - 1.
+      Value visible = ib.max(
+          {(ib.d(0) + ib.d(1) - config.getCmpBlock())
+                   .floorDiv(config.getCmpStride()) +
+               1,
+           b.getAffineConstantExpr(0)},
+          ValueRange{ctx.t0, rows});
+      Value hi = ib.min({ib.d(0), ib.s(0)}, ValueRange{visible},
+                        ValueRange{numKeys});
+      return emitRange(ctx, ib.constant(0), hi, state);
+    }
+    case BranchTiling::KVList::WindowRange: {
+      Value lo = ib.max({ib.d(0) - config.getWindow() + 1,
+                         b.getAffineConstantExpr(0)},
+                        ValueRange{ctx.t0});
+      Value hi = ib.apply(ib.d(0) + ib.d(1), ValueRange{ctx.t0, rows});
+      return emitRange(ctx, lo, hi, state);
+    }
+    case BranchTiling::KVList::SelectedBlocks:
+      return emitSelectedBlocks(ctx, state);
+    }
+    llvm_unreachable("unknown KV list");
+  }
+
+  /// For each of the n selected block indices of (b, t, kvHead): the block's
+  /// tokens up to t, skipping -1 entries.
+  SmallVector<Value> emitSelectedBlocks(const TileContext &ctx,
+                                        ValueRange state) {
+    Location loc = branch.op->getLoc();
+    IndexBuilder ib{b, loc};
+    int64_t slcBlock = branch.config.getSlcBlock();
+    int64_t topN = branch.config.getTopN();
+    auto loop = scf::ForOp::create(
+        b, loc, ib.constant(0), ib.constant(topN), ib.constant(1), state,
+        [&](OpBuilder &nested, Location loc, Value slot, ValueRange slotState) {
+          IndexBuilder nib{nested, loc};
+          Value block = tensor::ExtractOp::create(
+              nested, loc, branch.indices,
+              ValueRange{ctx.batch, ctx.t0, ctx.kvHead, slot});
+          Value zero = arith::ConstantIntOp::create(nested, loc, 0, 32);
+          Value isSelected = arith::CmpIOp::create(
+              nested, loc, arith::CmpIPredicate::sge, block, zero);
+          auto ifOp = scf::IfOp::create(
+              nested, loc, isSelected,
+              [&](OpBuilder &thenBuilder, Location loc) {
+                IndexBuilder tib{thenBuilder, loc};
+                Value blockIndex = arith::IndexCastOp::create(
+                    thenBuilder, loc, thenBuilder.getIndexType(), block);
+                Value start =
+                    tib.apply(tib.d(0) * slcBlock, ValueRange{blockIndex});
+                // Causal and in-bounds: tokens up to the query position.
+                Value end = tib.min({tib.d(0) + slcBlock, tib.s(0),
+                                     tib.s(1) + 1},
+                                    ValueRange{start},
+                                    ValueRange{seqLen, ctx.t0});
+                OpBuilder::InsertionGuard guard(b);
+                b.setInsertionPoint(thenBuilder.getInsertionBlock(),
+                                    thenBuilder.getInsertionPoint());
+                SmallVector<Value> blockState =
+                    emitRange(ctx, start, end, slotState);
+                scf::YieldOp::create(b, loc, blockState);
+              },
+              [&](OpBuilder &elseBuilder, Location loc) {
+                scf::YieldOp::create(elseBuilder, loc, slotState);
+              });
+          scf::YieldOp::create(nested, loc, ifOp.getResults());
+        });
+    return llvm::to_vector_of<Value>(loop.getResults());
+  }
+
+  OpBuilder &b;
+  const BranchTiling &branch;
+  TargetAttr target;
+  int64_t queryHeads, groupSize, keyDim, valueDim, rowsPerTile;
+  Type elementType;
+  Value seqLen, numKeys;
+};
+
+std::optional<BranchTiling> getBranchTiling(Operation *op) {
+  using KVList = BranchTiling::KVList;
+  if (auto cmp = dyn_cast<CompressedAttentionOp>(op)) {
+    ConfigAttr config = cmp.getConfig();
+    return BranchTiling{op,
+                        config,
+                        cmp.getQuery(),
+                        cmp.getCompressedKey(),
+                        cmp.getCompressedValue(),
+                        Value(),
+                        config.getCmpStride(),
+                        config.getCmpBlock() - 1,
+                        std::nullopt,
+                        KVList::CompressedRange};
+  }
+  if (auto win = dyn_cast<WindowOp>(op))
+    return BranchTiling{op,          win.getConfig(), win.getQuery(),
+                        win.getKey(), win.getValue(), Value(),
+                        1,           0,               win.getConfig().getWindow(),
+                        KVList::WindowRange};
+  if (auto slc = dyn_cast<SelectedAttentionOp>(op))
+    return BranchTiling{op,          slc.getConfig(),  slc.getQuery(),
+                        slc.getKey(), slc.getValue(),  slc.getIndices(),
+                        1,           0,                std::nullopt,
+                        KVList::SelectedBlocks};
+  return std::nullopt;
+}
+
+struct NSATilePass : nsa::impl::NSATileBase<NSATilePass> {
+  void runOnOperation() override {
+    SmallVector<Operation *> branches;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<CompressedAttentionOp, SelectedAttentionOp, WindowOp>(op))
+        branches.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (Operation *op : branches) {
+      std::optional<BranchTiling> branch = getBranchTiling(op);
+      rewriter.setInsertionPoint(op);
+      TileEmitter emitter(rewriter, *branch, TargetAttr::lookup(op));
+      scf::ForallOp forall = emitter.emit();
+      rewriter.replaceOp(op, forall.getResults());
+    }
+  }
+};
+
+} // namespace
