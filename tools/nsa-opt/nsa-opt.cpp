@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "nsa/InitAllNSA.h"
+#include "nsa/Conversion/Passes.h"
+#include "nsa/Pipelines/Pipelines.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -17,6 +19,8 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::nsa::registerNSAPasses();
+  mlir::nsa::registerNSAConversionPasses();
+  mlir::nsa::registerNSAPipelines();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

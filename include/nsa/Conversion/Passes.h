@@ -1,0 +1,29 @@
+//===- Passes.h - nsa conversion passes -------------------------*- C++ -*-===//
+
+#ifndef NSA_CONVERSION_PASSES_H
+#define NSA_CONVERSION_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+class RewritePatternSet;
+
+namespace nsa {
+
+#define GEN_PASS_DECL
+#include "nsa/Conversion/Passes.h.inc"
+
+/// Adds the patterns lowering the nsa tile ops to linalg on tensors.
+void populateNSATileToLinalgPatterns(RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "nsa/Conversion/Passes.h.inc"
+
+} // namespace nsa
+} // namespace mlir
+
+#endif // NSA_CONVERSION_PASSES_H

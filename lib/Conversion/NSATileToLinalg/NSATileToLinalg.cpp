@@ -1,0 +1,283 @@
+//===- NSATileToLinalg.cpp - nsa tile ops to linalg on tensors ------------===//
+//
+// The CPU execution of the tile-level IR: each tile op becomes a few
+// linalg.generic ops computing exactly its documented math in f32.
+//
+//===----------------------------------------------------------------------===//
+
+#include "nsa/Conversion/Passes.h"
+#include "nsa/Dialect/NSA/IR/NSAOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <limits>
+
+namespace mlir::nsa {
+#define GEN_PASS_DEF_CONVERTNSATILETOLINALG
+#include "nsa/Conversion/Passes.h.inc"
+} // namespace mlir::nsa
+
+using namespace mlir;
+using namespace mlir::nsa;
+
+namespace {
+
+using Body = function_ref<Value(OpBuilder &, Location, ValueRange)>;
+
+/// Small builder for the linalg ops of one tile op.
+struct TileMath {
+  OpBuilder &b;
+  Location loc;
+
+  Type f32() { return b.getF32Type(); }
+  Value f32Constant(double value) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  }
+  Value negInf() { return f32Constant(-std::numeric_limits<double>::infinity()); }
+
+  Value empty(ArrayRef<OpFoldResult> sizes, Type elementType) {
+    return tensor::EmptyOp::create(b, loc, sizes, elementType);
+  }
+  Value filled(ArrayRef<OpFoldResult> sizes, double value) {
+    Value init = empty(sizes, f32());
+    return linalg::FillOp::create(b, loc, ValueRange{f32Constant(value)},
+                                  ValueRange{init})
+        .getResult(0);
+  }
+
+  /// linalg.generic with one output; `exprs` lists, per operand (inputs
+  /// then output), the loop dims it is indexed by.
+  Value generic(ValueRange inputs, Value output,
+                ArrayRef<ArrayRef<unsigned>> operandDims, unsigned numLoops,
+                ArrayRef<unsigned> reductionDims, Body body) {
+    SmallVector<AffineMap> maps;
+    for (ArrayRef<unsigned> dims : operandDims) {
+      SmallVector<AffineExpr> exprs;
+      for (unsigned dim : dims)
+        exprs.push_back(b.getAffineDimExpr(dim));
+      maps.push_back(AffineMap::get(numLoops, 0, exprs, b.getContext()));
+    }
+    SmallVector<utils::IteratorType> iterators(numLoops,
+                                               utils::IteratorType::parallel);
+    for (unsigned dim : reductionDims)
+      iterators[dim] = utils::IteratorType::reduction;
+    auto op = linalg::GenericOp::create(
+        b, loc, output.getType(), inputs, ValueRange{output}, maps, iterators,
+        [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+          linalg::YieldOp::create(nested, nestedLoc,
+                                  body(nested, nestedLoc, args));
+        });
+    return op.getResult(0);
+  }
+};
+
+/// Converts a float scalar to `type` (f32 accumulation in, element type out).
+Value castFloat(OpBuilder &b, Location loc, Value value, Type type) {
+  return convertScalarToDtype(b, loc, value, type, /*isUnsignedCast=*/false);
+}
+
+struct LowerInitTileState : OpRewritePattern<InitTileStateOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(InitTileStateOp op,
+                                PatternRewriter &rewriter) const override {
+    TileMath m{rewriter, op.getLoc()};
+    SmallVector<OpFoldResult> querySizes =
+        tensor::getMixedSizes(rewriter, op.getLoc(), op.getQuery());
+    SmallVector<OpFoldResult> stateSizes(querySizes.begin(),
+                                         querySizes.begin() + 2);
+    SmallVector<OpFoldResult> accSizes(stateSizes);
+    accSizes.push_back(rewriter.getIndexAttr(op.getValueDim()));
+    rewriter.replaceOp(op,
+                       {m.filled(stateSizes,
+                                 -std::numeric_limits<double>::infinity()),
+                        m.filled(stateSizes, 0.0), m.filled(accSizes, 0.0)});
+    return success();
+  }
+};
+
+struct LowerAttendTile : OpRewritePattern<AttendTileOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AttendTileOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    TileMath m{rewriter, loc};
+    SmallVector<OpFoldResult> q =
+        tensor::getMixedSizes(rewriter, loc, op.getQuery());
+    SmallVector<OpFoldResult> k =
+        tensor::getMixedSizes(rewriter, loc, op.getKey());
+    SmallVector<OpFoldResult> v =
+        tensor::getMixedSizes(rewriter, loc, op.getValue());
+    // Loop dims: r (query row), g (head), n (key), d (head dim) or e (value
+    // dim).
+    SmallVector<OpFoldResult> scoreSizes{q[0], q[1], k[0]};
+    SmallVector<OpFoldResult> stateSizes{q[0], q[1]};
+    SmallVector<OpFoldResult> accSizes{q[0], q[1], v[1]};
+    Type f32 = m.f32();
+
+    Value scores = m.generic(
+        {op.getQuery(), op.getKey()}, m.filled(scoreSizes, 0.0),
+        {{0, 1, 3}, {2, 3}, {0, 1, 2}}, 4, {3},
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value product = arith::MulFOp::create(
+              b, l, castFloat(b, l, a[0], f32), castFloat(b, l, a[1], f32));
+          return arith::AddFOp::create(b, l, a[2], product);
+        });
+
+    // Visibility: key position stride * (key_pos + c) + offset <= query
+    // position query_pos + r, and inside the window when there is one.
+    Value queryPos = op.getQueryPos(), keyPos = op.getKeyPos();
+    int64_t stride = op.getKeyStride(), offset = op.getKeyOffset();
+    std::optional<int64_t> window = op.getWindow();
+    double scale = op.getScale().convertToDouble();
+    Value masked = m.generic(
+        {scores}, m.empty(scoreSizes, f32), {{0, 1, 2}, {0, 1, 2}}, 3, {},
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          auto index = [&](int64_t value) {
+            return arith::ConstantIndexOp::create(b, l, value);
+          };
+          Value row = linalg::IndexOp::create(b, l, 0);
+          Value col = linalg::IndexOp::create(b, l, 2);
+          Value queryToken = arith::AddIOp::create(b, l, queryPos, row);
+          Value keyToken = arith::AddIOp::create(
+              b, l,
+              arith::MulIOp::create(
+                  b, l, arith::AddIOp::create(b, l, keyPos, col),
+                  index(stride)),
+              index(offset));
+          Value visible = arith::CmpIOp::create(
+              b, l, arith::CmpIPredicate::sle, keyToken, queryToken);
+          if (window) {
+            // keyToken > queryToken - window
+            Value inWindow = arith::CmpIOp::create(
+                b, l, arith::CmpIPredicate::sgt,
+                arith::AddIOp::create(b, l, keyToken, index(*window)),
+                queryToken);
+            visible = arith::AndIOp::create(b, l, visible, inWindow);
+          }
+          Value scaled = arith::MulFOp::create(
+              b, l, a[0],
+              arith::ConstantOp::create(b, l, b.getF32FloatAttr(scale)));
+          Value negInf = arith::ConstantOp::create(
+              b, l,
+              b.getF32FloatAttr(-std::numeric_limits<double>::infinity()));
+          return arith::SelectOp::create(b, l, visible, scaled, negInf);
+        });
+
+    Value newMax = m.generic(
+        {masked}, op.getMax(), {{0, 1, 2}, {0, 1}}, 3, {2},
+        [](OpBuilder &b, Location l, ValueRange a) -> Value {
+          return arith::MaximumFOp::create(b, l, a[0], a[1]);
+        });
+    // exp(x - max') with max' = 0 while no key was visible, so that all-
+    // masked rows give exp(-inf) = 0 instead of NaN.
+    Value safeMax = m.generic(
+        {newMax}, m.empty(stateSizes, f32), {{0, 1}, {0, 1}}, 2, {},
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value isEmpty = arith::CmpFOp::create(
+              b, l, arith::CmpFPredicate::OEQ, a[0],
+              arith::ConstantOp::create(
+                  b, l,
+                  b.getF32FloatAttr(-std::numeric_limits<double>::infinity())));
+          Value zero = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0));
+          return arith::SelectOp::create(b, l, isEmpty, zero, a[0]);
+        });
+    auto expDiff = [](OpBuilder &b, Location l, ValueRange a) -> Value {
+      return math::ExpOp::create(b, l, arith::SubFOp::create(b, l, a[0], a[1]));
+    };
+    Value rescale = m.generic({op.getMax(), safeMax},
+                              m.empty(stateSizes, f32),
+                              {{0, 1}, {0, 1}, {0, 1}}, 2, {}, expDiff);
+    Value probs = m.generic({masked, safeMax}, m.empty(scoreSizes, f32),
+                            {{0, 1, 2}, {0, 1}, {0, 1, 2}}, 3, {}, expDiff);
+    auto multiply = [](OpBuilder &b, Location l, ValueRange a) -> Value {
+      return arith::MulFOp::create(b, l, a[0], a[1]);
+    };
+    Value scaledSum =
+        m.generic({rescale, op.getSum()}, m.empty(stateSizes, f32),
+                  {{0, 1}, {0, 1}, {0, 1}}, 2, {}, multiply);
+    Value newSum = m.generic(
+        {probs}, scaledSum, {{0, 1, 2}, {0, 1}}, 3, {2},
+        [](OpBuilder &b, Location l, ValueRange a) -> Value {
+          return arith::AddFOp::create(b, l, a[1], a[0]);
+        });
+    Value scaledAcc =
+        m.generic({rescale, op.getAcc()}, m.empty(accSizes, f32),
+                  {{0, 1}, {0, 1, 2}, {0, 1, 2}}, 3, {}, multiply);
+    Value newAcc = m.generic(
+        {probs, op.getValue()}, scaledAcc, {{0, 1, 3}, {3, 2}, {0, 1, 2}}, 4,
+        {3}, [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value product = arith::MulFOp::create(b, l, a[0],
+                                                castFloat(b, l, a[1], f32));
+          return arith::AddFOp::create(b, l, a[2], product);
+        });
+    rewriter.replaceOp(op, {newMax, newSum, newAcc});
+    return success();
+  }
+};
+
+struct LowerFinalizeTile : OpRewritePattern<FinalizeTileOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(FinalizeTileOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    TileMath m{rewriter, loc};
+    SmallVector<OpFoldResult> accSizes =
+        tensor::getMixedSizes(rewriter, loc, op.getAcc());
+    SmallVector<OpFoldResult> stateSizes(accSizes.begin(),
+                                         accSizes.begin() + 2);
+    Type elementType = op.getElementType();
+    auto positive = [](OpBuilder &b, Location l, Value sum) -> Value {
+      return arith::CmpFOp::create(
+          b, l, arith::CmpFPredicate::OGT, sum,
+          arith::ConstantOp::create(b, l, b.getF32FloatAttr(0)));
+    };
+    Value output = m.generic(
+        {op.getSum(), op.getAcc()}, m.empty(accSizes, elementType),
+        {{0, 1}, {0, 1, 2}, {0, 1, 2}}, 3, {},
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value normalized = castFloat(
+              b, l, arith::DivFOp::create(b, l, a[1], a[0]), elementType);
+          Value zero = arith::ConstantOp::create(
+              b, l, b.getFloatAttr(elementType, 0.0));
+          return arith::SelectOp::create(b, l, positive(b, l, a[0]),
+                                         normalized, zero);
+        });
+    Value lse = m.generic(
+        {op.getMax(), op.getSum()}, m.empty(stateSizes, m.f32()),
+        {{0, 1}, {0, 1}, {0, 1}}, 2, {},
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value value = arith::AddFOp::create(
+              b, l, a[0], math::LogOp::create(b, l, a[1]));
+          Value negInf = arith::ConstantOp::create(
+              b, l,
+              b.getF32FloatAttr(-std::numeric_limits<double>::infinity()));
+          return arith::SelectOp::create(b, l, positive(b, l, a[1]), value,
+                                         negInf);
+        });
+    rewriter.replaceOp(op, {output, lse});
+    return success();
+  }
+};
+
+struct ConvertNSATileToLinalgPass
+    : nsa::impl::ConvertNSATileToLinalgBase<ConvertNSATileToLinalgPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateNSATileToLinalgPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::nsa::populateNSATileToLinalgPatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerInitTileState, LowerAttendTile, LowerFinalizeTile>(
+      patterns.getContext());
+}

@@ -1,0 +1,61 @@
+"""Runs the compiler's branch attentions on the CPU: one ``nsa`` op per
+module, compiled through ``--nsa-to-cpu`` (decompose, tile, GQA-fuse, lower),
+called on NumPy arrays. Batch and sequence length are dynamic in the
+compiled function, so one module serves every (B, T)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .compiler import compile_to_shared_library, config_attr, tensor_type
+from .cpu import CompiledModule
+from .reference import NSAConfig
+
+BRANCH_OPS = {
+    "compressed": "nsa.compressed_attention",
+    "selected": "nsa.selected_attention",
+    "window": "nsa.window",
+}
+
+
+def branch_module(branch: str, cfg: NSAConfig, num_q_heads: int, num_kv_heads: int,
+                  key_dim: int, value_dim: int, block_q: int, block_kv: int) -> str:
+    """MLIR text of ``@branch(q, k, v[, indices]) -> (o, lse)`` in f32."""
+    f32 = "f32"
+    q = tensor_type([None, None, num_q_heads, key_dim], f32)
+    k = tensor_type([None, None, num_kv_heads, key_dim], f32)
+    v = tensor_type([None, None, num_kv_heads, value_dim], f32)
+    o = tensor_type([None, None, num_q_heads, value_dim], f32)
+    lse = tensor_type([None, None, num_q_heads], f32)
+    args = [("q", q), ("k", k), ("v", v)]
+    if branch == "selected":
+        args.append(("indices", tensor_type([None, None, num_kv_heads, cfg.top_n], "i32")))
+    signature = ", ".join(f"%{name}: {t}" for name, t in args)
+    operands = ", ".join(f"%{name}" for name, _ in args)
+    types = ", ".join(t for _, t in args)
+    return f"""module attributes {{nsa.target = #nsa.target<block_q = {block_q}, block_kv = {block_kv}>}} {{
+  func.func @branch({signature}) -> ({o}, {lse}) attributes {{llvm.emit_c_interface}} {{
+    %o, %lse = {BRANCH_OPS[branch]} {operands} {{config = {config_attr(cfg)}}}
+        : {types} -> {o}, {lse}
+    return %o, %lse : {o}, {lse}
+  }}
+}}
+"""
+
+
+def run_branch(branch: str, cfg: NSAConfig, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+               indices: np.ndarray | None = None, *, block_q: int = 64,
+               block_kv: int = 64, fuse_gqa_group: bool = True):
+    """Compiles (cached) and runs one branch attention; returns (o, lse) in f32.
+
+    For the compressed branch, ``k`` and ``v`` are the compressed keys and
+    values; for the selected branch, ``indices`` are the selected blocks."""
+    text = branch_module(branch, cfg, q.shape[2], k.shape[2], q.shape[3], v.shape[3],
+                         block_q, block_kv)
+    pipeline = "nsa-to-cpu" if fuse_gqa_group else "nsa-to-cpu=fuse-gqa-group=0"
+    module = CompiledModule(compile_to_shared_library(text, pipeline))
+    inputs = [q.astype(np.float32), k.astype(np.float32), v.astype(np.float32)]
+    if branch == "selected":
+        inputs.append(indices.astype(np.int32))
+    o, lse = module.call("branch", inputs, [(4, np.float32), (3, np.float32)])
+    return o, lse
