@@ -2,7 +2,9 @@
 //
 // One case per verifier message of the nsa dialect: the #nsa.config
 // attribute first, then the shape checks shared by all ops (through
-// nsa.window), then the op-specific ones.
+// nsa.window), then the op-specific ones; at the end the tile level:
+// #nsa.target and the tile ops (init_tile_state, attend_tile,
+// finalize_tile), including result types that differ from the inferred ones.
 
 func.func @f(%q: tensor<1x16x4x16xf32>, %k: tensor<1x16x2x16xf32>, %v: tensor<1x16x2x16xf32>) {
   // expected-error @+1 {{cmp_block (0) must be >= 1}}
@@ -383,3 +385,249 @@ func.func @f(%o: tensor<1x64x4x16xf32>, %w: tensor<1x64x4x8xf32>, %g: tensor<1x6
       -> tensor<1x64x4x16xf32>
   return
 }
+
+// -----
+
+// #nsa.target: every parameter, in the order the verifier checks them.
+
+// expected-error @+1 {{chip "sm_70" is not one of sm_80, sm_86, sm_89, sm_90, sm_90a}}
+module attributes {nsa.target = #nsa.target<chip = "sm_70">} {}
+
+// -----
+
+// expected-error @+1 {{block_q (48) must be a positive power of two}}
+module attributes {nsa.target = #nsa.target<block_q = 48>} {}
+
+// -----
+
+// expected-error @+1 {{block_kv (0) must be a positive power of two}}
+module attributes {nsa.target = #nsa.target<block_kv = 0>} {}
+
+// -----
+
+// expected-error @+1 {{num_warps (-4) must be a positive power of two}}
+module attributes {nsa.target = #nsa.target<num_warps = -4>} {}
+
+// -----
+
+// expected-error @+1 {{num_stages (0) must be >= 1}}
+module attributes {nsa.target = #nsa.target<num_stages = 0>} {}
+
+// -----
+
+// The bound depends on the chip: the H100 default fits sm_90a, not sm_86.
+// expected-error @+1 {{shared_memory (232448) must be in [1, 101376] on sm_86}}
+module attributes {nsa.target = #nsa.target<chip = "sm_86">} {}
+
+// -----
+
+// expected-error @+1 {{shared_memory (0) must be in [1, 232448] on sm_90a}}
+module attributes {nsa.target = #nsa.target<shared_memory = 0>} {}
+
+// -----
+
+// Tile ops.
+
+func.func @f(%q: tensor<16x4x64xf32>) {
+  // expected-error @+1 {{value_dim (0) must be positive}}
+  %m, %s, %a = nsa.init_tile_state %q value_dim = 0 : tensor<16x4x64xf32>
+  return
+}
+
+// -----
+
+// The custom form infers the result types, which needs a rank-3 query.
+func.func @f(%q: tensor<16x64xf32>) {
+  // expected-error @+1 {{query must be a rank-3 tile, got 'tensor<16x64xf32>'}}
+  %m, %s, %a = nsa.init_tile_state %q value_dim = 32 : tensor<16x64xf32>
+  return
+}
+
+// -----
+
+// The generic form names the result types; the verifier rejects the query.
+func.func @f(%q: tensor<16x64xf32>) {
+  // expected-error @+1 {{'nsa.init_tile_state' op query must be a rank-3 tensor [R, G, Dk], got 'tensor<16x64xf32>'}}
+  %r:3 = "nsa.init_tile_state"(%q) <{value_dim = 32 : i64}>
+      : (tensor<16x64xf32>) -> (tensor<16xf32>, tensor<16xf32>, tensor<16x32xf32>)
+  return
+}
+
+// -----
+
+// Generic form with result types other than the inferred ones (the
+// accumulator's Dv comes from value_dim).
+func.func @f(%q: tensor<16x4x64xf32>) {
+  // expected-error @+2 {{'nsa.init_tile_state' op inferred type(s) 'tensor<16x4xf32>', 'tensor<16x4xf32>', 'tensor<16x4x32xf32>' are incompatible with return type(s) of operation 'tensor<16x4xf32>', 'tensor<16x4xf32>', 'tensor<16x4x16xf32>'}}
+  // expected-error @+1 {{'nsa.init_tile_state' op failed to infer returned types}}
+  %r:3 = "nsa.init_tile_state"(%q) <{value_dim = 32 : i64}>
+      : (tensor<16x4x64xf32>) -> (tensor<16x4xf32>, tensor<16x4xf32>, tensor<16x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x32xf32>,
+             %m: tensor<16x4xf32>, %a: tensor<16x4x32xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.attend_tile' op key_stride (0) must be positive}}
+  %m1, %s1, %a1 = nsa.attend_tile %q, %k, %v state(%m, %m, %a) at(%p, %p)
+      {scale = 0.125 : f64, key_stride = 0 : i64, key_offset = 0 : i64}
+      : tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<8x32xf32>, tensor<16x4xf32>, tensor<16x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x32xf32>,
+             %m: tensor<16x4xf32>, %a: tensor<16x4x32xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.attend_tile' op window (0) must be positive}}
+  %m1, %s1, %a1 = nsa.attend_tile %q, %k, %v state(%m, %m, %a) at(%p, %p)
+      {scale = 0.125 : f64, key_stride = 1 : i64, key_offset = 0 : i64, window = 0 : i64}
+      : tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<8x32xf32>, tensor<16x4xf32>, tensor<16x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x32xf32>,
+             %m: tensor<16x4xf32>, %a: tensor<16x4x32xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.attend_tile' op scale (0.000000e+00) must be positive}}
+  %m1, %s1, %a1 = nsa.attend_tile %q, %k, %v state(%m, %m, %a) at(%p, %p)
+      {scale = 0.0 : f64, key_stride = 1 : i64, key_offset = 0 : i64}
+      : tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<8x32xf32>, tensor<16x4xf32>, tensor<16x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x32xf32>, %v: tensor<8x32xf32>,
+             %m: tensor<16x4xf32>, %a: tensor<16x4x32xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.attend_tile' op key Dk (32) does not match query Dk (64)}}
+  %m1, %s1, %a1 = nsa.attend_tile %q, %k, %v state(%m, %m, %a) at(%p, %p)
+      {scale = 0.125 : f64, key_stride = 1 : i64, key_offset = 0 : i64}
+      : tensor<16x4x64xf32>, tensor<8x32xf32>, tensor<8x32xf32>, tensor<16x4xf32>, tensor<16x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x16xf32>,
+             %m: tensor<16x4xf32>, %a: tensor<16x4x32xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.attend_tile' op acc Dv (32) does not match value Dv (16)}}
+  %m1, %s1, %a1 = nsa.attend_tile %q, %k, %v state(%m, %m, %a) at(%p, %p)
+      {scale = 0.125 : f64, key_stride = 1 : i64, key_offset = 0 : i64}
+      : tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<8x16xf32>, tensor<16x4xf32>, tensor<16x4x32xf32>
+  return
+}
+
+// -----
+
+// The state holds one entry per row and head of the query tile.
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x32xf32>,
+             %m: tensor<16x1xf32>, %a: tensor<16x4x32xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.attend_tile' op max G (1) does not match query G (4)}}
+  %m1, %s1, %a1 = nsa.attend_tile %q, %k, %v state(%m, %m, %a) at(%p, %p)
+      {scale = 0.125 : f64, key_stride = 1 : i64, key_offset = 0 : i64}
+      : tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<8x32xf32>, tensor<16x1xf32>, tensor<16x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x32xf32>,
+             %m: tensor<16x4xf32>, %s: tensor<16x2xf32>, %a: tensor<16x4x32xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.attend_tile' op failed to verify that all of {max, sum} have same type}}
+  %r:3 = "nsa.attend_tile"(%q, %k, %v, %m, %s, %a, %p, %p)
+      <{scale = 0.125 : f64, key_stride = 1 : i64, key_offset = 0 : i64}>
+      : (tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<8x32xf32>, tensor<16x4xf32>, tensor<16x2xf32>,
+         tensor<16x4x32xf32>, index, index) -> (tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x4x32xf32>)
+  return
+}
+
+// -----
+
+// The new state has the type of the old one.
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x32xf32>,
+             %m: tensor<16x4xf32>, %a: tensor<16x4x32xf32>, %p: index) {
+  // expected-error @+2 {{'nsa.attend_tile' op inferred type(s) 'tensor<16x4xf32>', 'tensor<16x4xf32>', 'tensor<16x4x32xf32>' are incompatible with return type(s) of operation 'tensor<16x4xf32>', 'tensor<16x4xf32>', 'tensor<16x4x16xf32>'}}
+  // expected-error @+1 {{'nsa.attend_tile' op failed to infer returned types}}
+  %r:3 = "nsa.attend_tile"(%q, %k, %v, %m, %m, %a, %p, %p)
+      <{scale = 0.125 : f64, key_stride = 1 : i64, key_offset = 0 : i64}>
+      : (tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<8x32xf32>, tensor<16x4xf32>, tensor<16x4xf32>,
+         tensor<16x4x32xf32>, index, index) -> (tensor<16x4xf32>, tensor<16x4xf32>, tensor<16x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%m: tensor<16x4xf32>, %a: tensor<16x4x32xf32>) {
+  // expected-error @+1 {{'nsa.finalize_tile' op element_type must be a float type, got 'i32'}}
+  %o, %l = nsa.finalize_tile %m, %m, %a to i32 : tensor<16x4xf32>, tensor<16x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%m: tensor<16x4xf32>, %a: tensor<16x2x32xf32>) {
+  // expected-error @+1 {{'nsa.finalize_tile' op acc G (2) does not match max G (4)}}
+  %o, %l = nsa.finalize_tile %m, %m, %a to f32 : tensor<16x4xf32>, tensor<16x2x32xf32>
+  return
+}
+
+// -----
+
+// The output takes element_type, not the accumulator's f32.
+func.func @f(%m: tensor<16x4xf32>, %a: tensor<16x4x32xf32>) {
+  // expected-error @+2 {{'nsa.finalize_tile' op inferred type(s) 'tensor<16x4x32xbf16>', 'tensor<16x4xf32>' are incompatible with return type(s) of operation 'tensor<16x4x32xf32>', 'tensor<16x4xf32>'}}
+  // expected-error @+1 {{'nsa.finalize_tile' op failed to infer returned types}}
+  %r:2 = "nsa.finalize_tile"(%m, %m, %a) <{element_type = bf16}>
+      : (tensor<16x4xf32>, tensor<16x4xf32>, tensor<16x4x32xf32>) -> (tensor<16x4x32xf32>, tensor<16x4xf32>)
+  return
+}
+
+// -----
+
+// I64 attributes are signless: a negative value must not wrap to a huge one.
+func.func @f(%q: tensor<16x4x64xf32>) {
+  // expected-error @+1 {{value_dim (-8) must be positive}}
+  %m, %s, %a = nsa.init_tile_state %q value_dim = -8 : tensor<16x4x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x32xf32>,
+             %m: tensor<16x4xf32>, %a: tensor<16x4x32xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.attend_tile' op key_stride (-2) must be positive}}
+  %m1, %s1, %a1 = nsa.attend_tile %q, %k, %v state(%m, %m, %a) at(%p, %p)
+      {scale = 0.125 : f64, key_stride = -2 : i64, key_offset = 0 : i64}
+      : tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<8x32xf32>, tensor<16x4xf32>, tensor<16x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x32xf32>,
+             %m: tensor<16x4xf32>, %a: tensor<16x4x32xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.attend_tile' op window (-512) must be positive}}
+  %m1, %s1, %a1 = nsa.attend_tile %q, %k, %v state(%m, %m, %a) at(%p, %p)
+      {scale = 0.125 : f64, key_stride = 1 : i64, key_offset = 0 : i64, window = -512 : i64}
+      : tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<8x32xf32>, tensor<16x4xf32>, tensor<16x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x32xf32>,
+             %m: tensor<16x4xf32>, %a: tensor<16x4x32xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.attend_tile' op scale (INF) must be positive}}
+  %m1, %s1, %a1 = nsa.attend_tile %q, %k, %v state(%m, %m, %a) at(%p, %p)
+      {scale = 0x7FF0000000000000 : f64, key_stride = 1 : i64, key_offset = 0 : i64}
+      : tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<8x32xf32>, tensor<16x4xf32>, tensor<16x4x32xf32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'nsa.target' must be a #nsa.target attribute, got "sm_90a"}}
+module attributes {nsa.target = "sm_90a"} {}

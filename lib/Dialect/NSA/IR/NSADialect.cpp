@@ -23,3 +23,13 @@ void NSADialect::initialize() {
 void mlir::nsa::registerNSADialect(DialectRegistry &registry) {
   registry.insert<NSADialect>();
 }
+
+LogicalResult NSADialect::verifyOperationAttribute(Operation *op,
+                                                  NamedAttribute attribute) {
+  if (attribute.getName() == TargetAttr::kAttrName &&
+      !isa<TargetAttr>(attribute.getValue()))
+    return op->emitError() << "'" << TargetAttr::kAttrName
+                           << "' must be a #nsa.target attribute, got "
+                           << attribute.getValue();
+  return success();
+}

@@ -9,6 +9,8 @@
 
 #include "NSAVerifyUtils.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::nsa;
 using verifier::ElementKind;
@@ -214,17 +216,22 @@ LogicalResult InitTileStateOp::inferReturnTypes(
       rank3Tensor(loc, adaptor.getQuery(), "query");
   if (failed(query))
     return failure();
+  int64_t valueDim = adaptor.getValueDimAttr().getInt();
+  if (valueDim < 1)
+    return emitOptionalError(loc, "value_dim (", valueDim,
+                             ") must be positive");
   Type state = stateType(*query);
   inferred.assign({state, state,
-                   accumulatorType(*query, adaptor.getValueDim(),
+                   accumulatorType(*query, valueDim,
                                    Float32Type::get(context))});
   return success();
 }
 
 LogicalResult InitTileStateOp::verify() {
-  if (getValueDim() < 1)
-    return emitOpError() << "value_dim (" << getValueDim()
-                         << ") must be positive";
+  // I64Attr getters are unsigned; read the signed value.
+  int64_t valueDim = getValueDimAttr().getInt();
+  if (valueDim < 1)
+    return emitOpError() << "value_dim (" << valueDim << ") must be positive";
   return ShapeVerifier(*this).tensor("query", getQuery(), {"R", "G", "Dk"},
                                      ElementKind::Activation);
 }
@@ -240,15 +247,18 @@ LogicalResult AttendTileOp::inferReturnTypes(
 }
 
 LogicalResult AttendTileOp::verify() {
-  if (getKeyStride() < 1)
-    return emitOpError() << "key_stride (" << getKeyStride()
+  // I64Attr getters are unsigned; read the signed values.
+  int64_t keyStride = getKeyStrideAttr().getInt();
+  if (keyStride < 1)
+    return emitOpError() << "key_stride (" << keyStride
                          << ") must be positive";
-  if (getWindow() && *getWindow() < 1)
-    return emitOpError() << "window (" << *getWindow()
+  if (IntegerAttr window = getWindowAttr(); window && window.getInt() < 1)
+    return emitOpError() << "window (" << window.getInt()
                          << ") must be positive";
-  if (!(getScale().convertToDouble() > 0.0))
-    return emitOpError() << "scale (" << getScale().convertToDouble()
-                         << ") must be positive";
+  double scale = getScale().convertToDouble();
+  if (!(scale > 0.0) || !std::isfinite(scale))
+    return emitOpError() << "scale (" << scale
+                         << ") must be positive and finite";
   return ShapeVerifier(*this)
       .tensor("query", getQuery(), {"R", "G", "Dk"}, ElementKind::Activation)
       .tensor("key", getKey(), {"N", "Dk"}, ElementKind::Activation)

@@ -119,6 +119,10 @@ LogicalResult fuseGroup(scf::ForallOp forall, int64_t groupSize) {
   if (extracts.empty())
     return forall.emitOpError() << "has no query tile indexed by its head";
   for (tensor::ExtractSliceOp extract : extracts) {
+    if (extract.getDroppedDims().test(kHeadDim))
+      return extract.emitOpError()
+             << "drops the head dimension, so its tile cannot be widened to "
+                "the GQA group";
     b.setInsertionPoint(extract);
     SmallVector<OpFoldResult> sizes =
         withHeads(extract.getMixedSizes(), b, groupSize);

@@ -138,7 +138,7 @@ public:
 
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forall.getBody());
-    ValueRange ivs = forall.getInductionVars();
+    SmallVector<Value> ivs = forall.getInductionVars();
     Value b0 = ivs[0], tile = ivs[1], queryHead = ivs[2];
     Value t0 = ib.apply(ib.d(0) * rowsPerTile, ValueRange{tile});
     OpFoldResult rows =
@@ -267,7 +267,6 @@ private:
     auto loop = scf::ForOp::create(
         b, loc, ib.constant(0), ib.constant(topN), ib.constant(1), state,
         [&](OpBuilder &nested, Location loc, Value slot, ValueRange slotState) {
-          IndexBuilder nib{nested, loc};
           Value block = tensor::ExtractOp::create(
               nested, loc, branch.indices,
               ValueRange{ctx.batch, ctx.t0, ctx.kvHead, slot});

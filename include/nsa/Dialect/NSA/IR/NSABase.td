@@ -28,6 +28,7 @@ def NSA_Dialect : Dialect {
     `python/nsa_mlir/reference.py` implements it.
   }];
   let useDefaultAttributePrinterParser = 1;
+  let hasOperationAttrVerify = 1;
   let extraClassDeclaration = [{
   private:
     // Defined beside the attribute storage classes, which must be complete.
