@@ -57,7 +57,9 @@ def main():
     lit = os.environ.get("LIT", "/usr/lib/llvm-22/bin/lit")
 
     reports = Path(tempfile.mkdtemp(prefix="nsa-tests-"))
-    python_env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    # The compiler was just built, so the compiled-path tests must run, not skip.
+    python_env = dict(os.environ, PYTHONPATH=str(ROOT / "python"),
+                      NSA_REQUIRE_COMPILER="1")
     suites = [
         ("lit", [lit, "-sv", str(build / "test"),
                  f"--xunit-xml-output={reports / 'lit.xml'}"],

@@ -27,6 +27,7 @@ void mlir::nsa::buildNSAToCPUPipeline(OpPassManager &pm,
     pm.addPass(createNSAFuseGQAGroup());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createConvertNSATileToLinalg());
+  pm.addPass(createConvertNSAToLinalg());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 

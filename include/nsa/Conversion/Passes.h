@@ -3,9 +3,11 @@
 #ifndef NSA_CONVERSION_PASSES_H
 #define NSA_CONVERSION_PASSES_H
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 
@@ -19,6 +21,10 @@ namespace nsa {
 
 /// Adds the patterns lowering the nsa tile ops to linalg on tensors.
 void populateNSATileToLinalgPatterns(RewritePatternSet &patterns);
+
+/// Adds the patterns lowering nsa.compress, nsa.compressed_probs,
+/// nsa.select and nsa.combine to linalg and scf on tensors.
+void populateNSAToLinalgPatterns(RewritePatternSet &patterns);
 
 #define GEN_PASS_REGISTRATION
 #include "nsa/Conversion/Passes.h.inc"

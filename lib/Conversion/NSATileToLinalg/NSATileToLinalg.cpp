@@ -8,6 +8,8 @@
 #include "nsa/Conversion/Passes.h"
 #include "nsa/Dialect/NSA/IR/NSAOps.h"
 
+#include "../Utils/LinalgBuilder.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -28,71 +30,17 @@ using namespace mlir::nsa;
 
 namespace {
 
-using Body = function_ref<Value(OpBuilder &, Location, ValueRange)>;
-
-/// Small builder for the linalg ops of one tile op.
-struct TileMath {
-  OpBuilder &b;
-  Location loc;
-
-  Type f32() { return b.getF32Type(); }
-  Value f32Constant(double value) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
-  }
-  Value negInf() { return f32Constant(-std::numeric_limits<double>::infinity()); }
-
-  Value empty(ArrayRef<OpFoldResult> sizes, Type elementType) {
-    return tensor::EmptyOp::create(b, loc, sizes, elementType);
-  }
-  Value filled(ArrayRef<OpFoldResult> sizes, double value) {
-    Value init = empty(sizes, f32());
-    return linalg::FillOp::create(b, loc, ValueRange{f32Constant(value)},
-                                  ValueRange{init})
-        .getResult(0);
-  }
-
-  /// linalg.generic with one output; `exprs` lists, per operand (inputs
-  /// then output), the loop dims it is indexed by.
-  Value generic(ValueRange inputs, Value output,
-                ArrayRef<ArrayRef<unsigned>> operandDims, unsigned numLoops,
-                ArrayRef<unsigned> reductionDims, Body body) {
-    SmallVector<AffineMap> maps;
-    for (ArrayRef<unsigned> dims : operandDims) {
-      SmallVector<AffineExpr> exprs;
-      for (unsigned dim : dims)
-        exprs.push_back(b.getAffineDimExpr(dim));
-      maps.push_back(AffineMap::get(numLoops, 0, exprs, b.getContext()));
-    }
-    SmallVector<utils::IteratorType> iterators(numLoops,
-                                               utils::IteratorType::parallel);
-    for (unsigned dim : reductionDims)
-      iterators[dim] = utils::IteratorType::reduction;
-    auto op = linalg::GenericOp::create(
-        b, loc, output.getType(), inputs, ValueRange{output}, maps, iterators,
-        [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-          linalg::YieldOp::create(nested, nestedLoc,
-                                  body(nested, nestedLoc, args));
-        });
-    return op.getResult(0);
-  }
-};
-
-/// Converts a float scalar to `type` (f32 accumulation in, element type out).
-Value castFloat(OpBuilder &b, Location loc, Value value, Type type) {
-  return convertScalarToDtype(b, loc, value, type, /*isUnsignedCast=*/false);
-}
-
 struct LowerInitTileState : OpRewritePattern<InitTileStateOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(InitTileStateOp op,
                                 PatternRewriter &rewriter) const override {
-    TileMath m{rewriter, op.getLoc()};
+    LinalgBuilder m{rewriter, op.getLoc()};
     SmallVector<OpFoldResult> querySizes =
         tensor::getMixedSizes(rewriter, op.getLoc(), op.getQuery());
     SmallVector<OpFoldResult> stateSizes(querySizes.begin(),
                                          querySizes.begin() + 2);
     SmallVector<OpFoldResult> accSizes(stateSizes);
-    accSizes.push_back(rewriter.getIndexAttr(op.getValueDim()));
+    accSizes.push_back(rewriter.getIndexAttr(op.getValueDimAttr().getInt()));
     rewriter.replaceOp(op,
                        {m.filled(stateSizes,
                                  -std::numeric_limits<double>::infinity()),
@@ -106,7 +54,7 @@ struct LowerAttendTile : OpRewritePattern<AttendTileOp> {
   LogicalResult matchAndRewrite(AttendTileOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    TileMath m{rewriter, loc};
+    LinalgBuilder m{rewriter, loc};
     SmallVector<OpFoldResult> q =
         tensor::getMixedSizes(rewriter, loc, op.getQuery());
     SmallVector<OpFoldResult> k =
@@ -125,15 +73,18 @@ struct LowerAttendTile : OpRewritePattern<AttendTileOp> {
         {{0, 1, 3}, {2, 3}, {0, 1, 2}}, 4, {3},
         [&](OpBuilder &b, Location l, ValueRange a) -> Value {
           Value product = arith::MulFOp::create(
-              b, l, castFloat(b, l, a[0], f32), castFloat(b, l, a[1], f32));
+              b, l, castScalar(b, l, a[0], f32), castScalar(b, l, a[1], f32));
           return arith::AddFOp::create(b, l, a[2], product);
         });
 
     // Visibility: key position stride * (key_pos + c) + offset <= query
     // position query_pos + r, and inside the window when there is one.
     Value queryPos = op.getQueryPos(), keyPos = op.getKeyPos();
-    int64_t stride = op.getKeyStride(), offset = op.getKeyOffset();
-    std::optional<int64_t> window = op.getWindow();
+    int64_t stride = op.getKeyStrideAttr().getInt(),
+            offset = op.getKeyOffsetAttr().getInt();
+    std::optional<int64_t> window;
+    if (IntegerAttr windowAttr = op.getWindowAttr())
+      window = windowAttr.getInt();
     double scale = op.getScale().convertToDouble();
     Value masked = m.generic(
         {scores}, m.empty(scoreSizes, f32), {{0, 1, 2}, {0, 1, 2}}, 3, {},
@@ -213,7 +164,7 @@ struct LowerAttendTile : OpRewritePattern<AttendTileOp> {
         {probs, op.getValue()}, scaledAcc, {{0, 1, 3}, {3, 2}, {0, 1, 2}}, 4,
         {3}, [&](OpBuilder &b, Location l, ValueRange a) -> Value {
           Value product = arith::MulFOp::create(b, l, a[0],
-                                                castFloat(b, l, a[1], f32));
+                                                castScalar(b, l, a[1], f32));
           return arith::AddFOp::create(b, l, a[2], product);
         });
     rewriter.replaceOp(op, {newMax, newSum, newAcc});
@@ -226,7 +177,7 @@ struct LowerFinalizeTile : OpRewritePattern<FinalizeTileOp> {
   LogicalResult matchAndRewrite(FinalizeTileOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    TileMath m{rewriter, loc};
+    LinalgBuilder m{rewriter, loc};
     SmallVector<OpFoldResult> accSizes =
         tensor::getMixedSizes(rewriter, loc, op.getAcc());
     SmallVector<OpFoldResult> stateSizes(accSizes.begin(),
@@ -241,7 +192,7 @@ struct LowerFinalizeTile : OpRewritePattern<FinalizeTileOp> {
         {op.getSum(), op.getAcc()}, m.empty(accSizes, elementType),
         {{0, 1}, {0, 1, 2}, {0, 1, 2}}, 3, {},
         [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-          Value normalized = castFloat(
+          Value normalized = castScalar(
               b, l, arith::DivFOp::create(b, l, a[1], a[0]), elementType);
           Value zero = arith::ConstantOp::create(
               b, l, b.getFloatAttr(elementType, 0.0));

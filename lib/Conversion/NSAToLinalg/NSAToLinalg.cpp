@@ -1,0 +1,477 @@
+//===- NSAToLinalg.cpp - compress, probs, select, combine for the CPU -----===//
+
+#include "nsa/Conversion/Passes.h"
+#include "nsa/Dialect/NSA/IR/NSAOps.h"
+
+#include "../Utils/LinalgBuilder.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+
+namespace mlir::nsa {
+#define GEN_PASS_DEF_CONVERTNSATOLINALG
+#include "nsa/Conversion/Passes.h.inc"
+} // namespace mlir::nsa
+
+using namespace mlir;
+using namespace mlir::nsa;
+
+namespace {
+
+/// The sizes of `type`, taking dynamic extents from `dynamicExtent(dim)`.
+SmallVector<OpFoldResult>
+mixedSizes(OpBuilder &b, RankedTensorType type,
+           function_ref<OpFoldResult(unsigned)> dynamicExtent) {
+  SmallVector<OpFoldResult> sizes;
+  for (auto [dim, size] : llvm::enumerate(type.getShape()))
+    sizes.push_back(ShapedType::isDynamic(size) ? dynamicExtent(dim)
+                                                : b.getIndexAttr(size));
+  return sizes;
+}
+
+/// Number of compressed blocks of a sequence of `seqLen` tokens, as IR:
+/// max(0, (T - l) floordiv d + 1).
+Value emitNumCompressedBlocks(OpBuilder &b, Location loc, Value seqLen,
+                              ConfigAttr config) {
+  AffineExpr t = b.getAffineDimExpr(0);
+  AffineMap map = AffineMap::get(
+      1, 0,
+      {(t - config.getCmpBlock()).floorDiv(config.getCmpStride()) + 1,
+       b.getAffineConstantExpr(0)},
+      b.getContext());
+  return affine::AffineMaxOp::create(b, loc, map, ValueRange{seqLen});
+}
+
+struct LowerCompress : OpRewritePattern<CompressOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(CompressOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    LinalgBuilder m{rewriter, loc};
+    ConfigAttr config = op.getConfig();
+    Value seqLen = tensor::DimOp::create(rewriter, loc, op.getKey(), 1);
+    Value numBlocks = emitNumCompressedBlocks(rewriter, loc, seqLen, config);
+    int64_t blockLen = config.getCmpBlock(), stride = config.getCmpStride();
+    bool weighted = config.getCompression() == CompressionKind::Weighted;
+
+    auto pool = [&](Value input, Value weights, Type resultType) -> Value {
+      auto type = cast<RankedTensorType>(resultType);
+      SmallVector<OpFoldResult> sizes =
+          mixedSizes(rewriter, type, [&](unsigned dim) -> OpFoldResult {
+            return dim == 0 ? OpFoldResult(tensor::DimOp::create(
+                                  rewriter, loc, input, 0))
+                            : OpFoldResult(numBlocks);
+          });
+      // Loops (b, i, h, e, p): block i, head h, feature e, position p.
+      AffineExpr bb = m.dim(0), i = m.dim(1), h = m.dim(2), e = m.dim(3),
+                 p = m.dim(4);
+      // The position range comes from this shape-only operand.
+      Value positions = m.empty({rewriter.getIndexAttr(blockLen)}, m.f32());
+      SmallVector<Value> inputs{input, positions};
+      SmallVector<SmallVector<AffineExpr>> indexings{
+          {bb, i * stride + p, h, e}, {p}};
+      if (weighted) {
+        inputs.push_back(weights);
+        indexings.push_back({h, p});
+      }
+      indexings.push_back({bb, i, h, e});
+      SmallVector<Indexing> maps(indexings.begin(), indexings.end());
+      double mean = 1.0 / static_cast<double>(blockLen);
+      Value sum = m.genericIndexed(
+          inputs, m.filled(sizes, 0.0), maps, 5, {4},
+          [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+            Value x = castScalar(b, l, a[0], b.getF32Type());
+            Value w = weighted ? castScalar(b, l, a[2], b.getF32Type())
+                               : arith::ConstantOp::create(
+                                     b, l, b.getF32FloatAttr(mean));
+            return arith::AddFOp::create(b, l, a.back(),
+                                         arith::MulFOp::create(b, l, x, w));
+          });
+      return m.generic({sum}, m.empty(sizes, type.getElementType()),
+                       {{0, 1, 2, 3}, {0, 1, 2, 3}}, 4, {},
+                       [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                         return castScalar(b, l, a[0],
+                                           type.getElementType());
+                       });
+    };
+    Value keys = pool(op.getKey(), op.getKeyWeights(),
+                      op.getCompressedKey().getType());
+    Value values = pool(op.getValue(), op.getValueWeights(),
+                        op.getCompressedValue().getType());
+    rewriter.replaceOp(op, {keys, values});
+    return success();
+  }
+};
+
+struct LowerCompressedProbs : OpRewritePattern<CompressedProbsOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(CompressedProbsOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    LinalgBuilder m{rewriter, loc};
+    ConfigAttr config = op.getConfig();
+    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+    auto keyType = cast<RankedTensorType>(op.getCompressedKey().getType());
+    int64_t group = queryType.getDimSize(2) / keyType.getDimSize(2);
+    double scale = config.getScaleFor(queryType.getDimSize(3));
+    SmallVector<OpFoldResult> sizes{
+        tensor::getMixedSize(rewriter, loc, op.getQuery(), 0),
+        tensor::getMixedSize(rewriter, loc, op.getQuery(), 1),
+        rewriter.getIndexAttr(queryType.getDimSize(2)),
+        tensor::getMixedSize(rewriter, loc, op.getCompressedKey(), 1)};
+
+    // Loops (b, t, hq, i, e): scores[b, t, hq, i] = q . kc[b, i, hq / G].
+    AffineExpr bb = m.dim(0), t = m.dim(1), hq = m.dim(2), i = m.dim(3),
+               e = m.dim(4);
+    SmallVector<AffineExpr> qMap{bb, t, hq, e}, kMap{bb, i, hq.floorDiv(group), e},
+        outMap{bb, t, hq, i};
+    Value scores = m.genericIndexed(
+        {op.getQuery(), op.getCompressedKey()}, m.filled(sizes, 0.0),
+        {qMap, kMap, outMap}, 5, {4},
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value product = arith::MulFOp::create(
+              b, l, castScalar(b, l, a[0], b.getF32Type()),
+              castScalar(b, l, a[1], b.getF32Type()));
+          return arith::AddFOp::create(b, l, a[2], product);
+        });
+    int64_t stride = config.getCmpStride(), lastToken = config.getCmpBlock() - 1;
+    Value probs = m.generic(
+        {scores, op.getLse()}, m.empty(sizes, m.f32()),
+        {{0, 1, 2, 3}, {0, 1, 2}, {0, 1, 2, 3}}, 4, {},
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          // Block i is visible iff i * d + l - 1 <= t.
+          Value block = linalg::IndexOp::create(b, l, 3);
+          Value pos = linalg::IndexOp::create(b, l, 1);
+          Value end = arith::AddIOp::create(
+              b, l,
+              arith::MulIOp::create(
+                  b, l, block, arith::ConstantIndexOp::create(b, l, stride)),
+              arith::ConstantIndexOp::create(b, l, lastToken));
+          Value visible = arith::CmpIOp::create(
+              b, l, arith::CmpIPredicate::sle, end, pos);
+          Value logit = arith::SubFOp::create(
+              b, l,
+              arith::MulFOp::create(
+                  b, l, a[0],
+                  arith::ConstantOp::create(b, l, b.getF32FloatAttr(scale))),
+              a[1]);
+          return arith::SelectOp::create(
+              b, l, visible, math::ExpOp::create(b, l, logit),
+              arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0)));
+        });
+    rewriter.replaceOp(op, probs);
+    return success();
+  }
+};
+
+struct LowerCombine : OpRewritePattern<CombineOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(CombineOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    LinalgBuilder m{rewriter, loc};
+    auto type = cast<RankedTensorType>(op.getOutput().getType());
+    SmallVector<OpFoldResult> sizes =
+        tensor::getMixedSizes(rewriter, loc, op.getCompressed());
+    SmallVector<AffineExpr> id{m.dim(0), m.dim(1), m.dim(2), m.dim(3)};
+    auto gate = [&](int64_t branch) {
+      return SmallVector<AffineExpr>{m.dim(0), m.dim(1), m.dim(2),
+                                     rewriter.getAffineConstantExpr(branch)};
+    };
+    Value output = m.genericIndexed(
+        {op.getCompressed(), op.getSelected(), op.getWindow(), op.getGates(),
+         op.getGates(), op.getGates()},
+        m.empty(sizes, type.getElementType()),
+        {id, id, id, gate(0), gate(1), gate(2), id}, 4, {},
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Type f32 = b.getF32Type();
+          Value sum;
+          for (int branch = 0; branch < 3; ++branch) {
+            Value term = arith::MulFOp::create(
+                b, l, castScalar(b, l, a[3 + branch], f32),
+                castScalar(b, l, a[branch], f32));
+            sum = sum ? Value(arith::AddFOp::create(b, l, sum, term)) : term;
+          }
+          return castScalar(b, l, sum, type.getElementType());
+        });
+    rewriter.replaceOp(op, output);
+    return success();
+  }
+};
+
+/// nsa.select: dense selection-block scores, then a per-row greedy top-n.
+struct LowerSelect : OpRewritePattern<SelectOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(SelectOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value scores = emitScores(rewriter, loc, op);
+    auto resultType = cast<RankedTensorType>(op.getIndices().getType());
+    Value batch = tensor::DimOp::create(rewriter, loc, op.getProbs(), 0);
+    Value seqLen = tensor::DimOp::create(rewriter, loc, op.getProbs(), 1);
+    int64_t kvHeads = resultType.getDimSize(2);
+    SmallVector<Value> dynamicSizes;
+    if (resultType.isDynamicDim(0))
+      dynamicSizes.push_back(batch);
+    if (resultType.isDynamicDim(1))
+      dynamicSizes.push_back(seqLen);
+    Value init = tensor::EmptyOp::create(rewriter, loc, resultType.getShape(),
+                                         rewriter.getI32Type(), dynamicSizes);
+    auto forall = scf::ForallOp::create(
+        rewriter, loc,
+        ArrayRef<OpFoldResult>{batch, seqLen, rewriter.getIndexAttr(kvHeads)},
+        ValueRange{init}, std::nullopt);
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(forall.getBody());
+      SmallVector<Value> ivs = forall.getInductionVars();
+      Value row = emitRow(rewriter, loc, op.getConfig(), scores, ivs[0],
+                          ivs[1], ivs[2]);
+      rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
+      OpFoldResult one = rewriter.getIndexAttr(1);
+      tensor::ParallelInsertSliceOp::create(
+          rewriter, loc, row, forall.getRegionIterArgs()[0],
+          ArrayRef<OpFoldResult>{ivs[0], ivs[1], ivs[2],
+                                 rewriter.getIndexAttr(0)},
+          ArrayRef<OpFoldResult>{
+              one, one, one,
+              rewriter.getIndexAttr(op.getConfig().getTopN())},
+          ArrayRef<OpFoldResult>{one, one, one, one});
+    }
+    rewriter.replaceOp(op, forall.getResults());
+    return success();
+  }
+
+private:
+  /// score[b, t, h, j] = sum over the group's heads g and compressed blocks
+  /// i of p[b, t, h*G + g, i] * weight(i, j).
+  static Value emitScores(PatternRewriter &rewriter, Location loc,
+                          SelectOp op) {
+    LinalgBuilder m{rewriter, loc};
+    ConfigAttr config = op.getConfig();
+    auto probsType = cast<RankedTensorType>(op.getProbs().getType());
+    auto resultType = cast<RankedTensorType>(op.getIndices().getType());
+    int64_t kvHeads = resultType.getDimSize(2);
+    int64_t group = probsType.getDimSize(2) / kvHeads;
+    Value seqLen = tensor::DimOp::create(rewriter, loc, op.getProbs(), 1);
+    Value numBlocks = affine::AffineApplyOp::create(
+        rewriter, loc,
+        AffineMap::get(1, 0,
+                       rewriter.getAffineDimExpr(0).ceilDiv(
+                           config.getSlcBlock())),
+        ValueRange{seqLen});
+    SmallVector<OpFoldResult> sizes{
+        tensor::getMixedSize(rewriter, loc, op.getProbs(), 0), seqLen,
+        rewriter.getIndexAttr(kvHeads), numBlocks};
+    // Loops (b, t, h, j, g, i).
+    AffineExpr bb = m.dim(0), t = m.dim(1), h = m.dim(2), j = m.dim(3),
+               g = m.dim(4), i = m.dim(5);
+    Value groupHeads = m.empty({rewriter.getIndexAttr(group)}, m.f32());
+    SmallVector<AffineExpr> probsMap{bb, t, h * group + g, i}, groupMap{g},
+        outMap{bb, t, h, j};
+    bool identity = config.getScoreMapping() == ScoreMapping::Identity;
+    int64_t blockLen = config.getCmpBlock(), stride = config.getCmpStride(),
+            slcBlock = config.getSlcBlock();
+    return m.genericIndexed(
+        {op.getProbs(), groupHeads}, m.filled(sizes, 0.0),
+        {probsMap, groupMap, outMap}, 6, {4, 5},
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          auto index = [&](int64_t v) {
+            return arith::ConstantIndexOp::create(b, l, v);
+          };
+          Value slc = linalg::IndexOp::create(b, l, 3);
+          Value cmp = linalg::IndexOp::create(b, l, 5);
+          Value weight;
+          if (identity) {
+            Value same = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                               slc, cmp);
+            weight = arith::SelectOp::create(
+                b, l, same,
+                arith::ConstantOp::create(b, l, b.getF32FloatAttr(1.0)),
+                arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0)));
+          } else {
+            // |[i*d, i*d + l) ∩ [j*l', (j+1)*l')| / d  (Eq. 9).
+            Value cmpBegin = arith::MulIOp::create(b, l, cmp, index(stride));
+            Value slcBegin = arith::MulIOp::create(b, l, slc, index(slcBlock));
+            Value begin = arith::MaxSIOp::create(b, l, cmpBegin, slcBegin);
+            Value end = arith::MinSIOp::create(
+                b, l, arith::AddIOp::create(b, l, cmpBegin, index(blockLen)),
+                arith::AddIOp::create(b, l, slcBegin, index(slcBlock)));
+            Value tokens = arith::MaxSIOp::create(
+                b, l, arith::SubIOp::create(b, l, end, begin), index(0));
+            Value asFloat = arith::SIToFPOp::create(
+                b, l, b.getF32Type(),
+                arith::IndexCastOp::create(b, l, b.getI64Type(), tokens));
+            weight = arith::DivFOp::create(
+                b, l, asFloat,
+                arith::ConstantOp::create(b, l,
+                                          b.getF32FloatAttr(double(stride))));
+          }
+          return arith::AddFOp::create(
+              b, l, a[2], arith::MulFOp::create(b, l, a[0], weight));
+        });
+  }
+
+  /// The n selected blocks of one (b, t, h), ascending, -1 padded.
+  static Value emitRow(OpBuilder &b, Location loc, ConfigAttr config,
+                       Value scores, Value batch, Value pos, Value head) {
+    auto index = [&](int64_t v) {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    Value zero = index(0), one = index(1);
+    int64_t topN = config.getTopN();
+    // Visible blocks are 0 .. own, own = t / l' (the query's block).
+    Value own = arith::DivUIOp::create(b, loc, pos, index(config.getSlcBlock()));
+    Value numVisible = arith::AddIOp::create(b, loc, own, one);
+    Value numBlocks = tensor::DimOp::create(b, loc, scores, 3);
+    Value chosen = linalg::FillOp::create(
+                       b, loc,
+                       ValueRange{arith::ConstantIntOp::create(b, loc, 0, 1)},
+                       ValueRange{tensor::EmptyOp::create(
+                           b, loc, ArrayRef<OpFoldResult>{numBlocks},
+                           b.getI1Type())})
+                       .getResult(0);
+    Value isTrue = arith::ConstantIntOp::create(b, loc, 1, 1);
+
+    // Forced: the initial blocks and the local blocks ending at own.
+    auto markRange = [&](Value lo, Value hi, Value mask) -> Value {
+      auto loop = scf::ForOp::create(
+          b, loc, lo, hi, one, ValueRange{mask},
+          [&](OpBuilder &nb, Location l, Value j, ValueRange args) {
+            scf::YieldOp::create(
+                nb, l,
+                ValueRange{tensor::InsertOp::create(nb, l, isTrue, args[0],
+                                                    ValueRange{j})});
+          });
+      return loop.getResult(0);
+    };
+    Value initEnd = arith::MinUIOp::create(
+        b, loc, index(config.getNumInitBlocks()), numVisible);
+    chosen = markRange(zero, initEnd, chosen);
+    Value localBegin = arith::MaxSIOp::create(
+        b, loc,
+        arith::SubIOp::create(b, loc, numVisible,
+                              index(config.getNumLocalBlocks())),
+        zero);
+    chosen = markRange(localBegin, numVisible, chosen);
+    auto countLoop = scf::ForOp::create(
+        b, loc, zero, numVisible, one, ValueRange{zero},
+        [&](OpBuilder &nb, Location l, Value j, ValueRange args) {
+          Value bit = tensor::ExtractOp::create(nb, l, chosen, ValueRange{j});
+          Value add = arith::IndexCastUIOp::create(nb, l, nb.getIndexType(), bit);
+          scf::YieldOp::create(
+              nb, l, ValueRange{arith::AddIOp::create(nb, l, args[0], add)});
+        });
+
+    // Greedy top-n over the visible blocks not chosen yet; a strictly
+    // greater score replaces the best, so ties go to the lower index.
+    auto greedy = scf::ForOp::create(
+        b, loc, zero, index(topN), one,
+        ValueRange{chosen, countLoop.getResult(0)},
+        [&](OpBuilder &nb, Location l, Value, ValueRange state) {
+          Value none = arith::ConstantIndexOp::create(nb, l, -1);
+          Value lowest =
+              arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(-1.0));
+          auto scan = scf::ForOp::create(
+              nb, l, zero, numVisible, one, ValueRange{none, lowest},
+              [&](OpBuilder &sb, Location sl, Value j, ValueRange best) {
+                Value score = tensor::ExtractOp::create(
+                    sb, sl, scores, ValueRange{batch, pos, head, j});
+                Value taken =
+                    tensor::ExtractOp::create(sb, sl, state[0], ValueRange{j});
+                Value noBest = arith::CmpIOp::create(
+                    sb, sl, arith::CmpIPredicate::slt, best[0],
+                    arith::ConstantIndexOp::create(sb, sl, 0));
+                Value higher = arith::CmpFOp::create(
+                    sb, sl, arith::CmpFPredicate::OGT, score, best[1]);
+                Value better = arith::AndIOp::create(
+                    sb, sl,
+                    arith::XOrIOp::create(
+                        sb, sl, taken,
+                        arith::ConstantIntOp::create(sb, sl, 1, 1)),
+                    arith::OrIOp::create(sb, sl, noBest, higher));
+                scf::YieldOp::create(
+                    sb, sl,
+                    ValueRange{
+                        arith::SelectOp::create(sb, sl, better, j, best[0]),
+                        arith::SelectOp::create(sb, sl, better, score,
+                                                best[1])});
+              });
+          Value found = arith::CmpIOp::create(
+              nb, l, arith::CmpIPredicate::sge, scan.getResult(0),
+              arith::ConstantIndexOp::create(nb, l, 0));
+          Value room = arith::CmpIOp::create(
+              nb, l, arith::CmpIPredicate::ult, state[1],
+              arith::ConstantIndexOp::create(nb, l, topN));
+          Value take = arith::AndIOp::create(nb, l, found, room);
+          auto ifOp = scf::IfOp::create(
+              nb, l, take,
+              [&](OpBuilder &tb, Location tl) {
+                Value marked = tensor::InsertOp::create(
+                    tb, tl, arith::ConstantIntOp::create(tb, tl, 1, 1),
+                    state[0], ValueRange{scan.getResult(0)});
+                Value count = arith::AddIOp::create(
+                    tb, tl, state[1], arith::ConstantIndexOp::create(tb, tl, 1));
+                scf::YieldOp::create(tb, tl, ValueRange{marked, count});
+              },
+              [&](OpBuilder &eb, Location el) {
+                scf::YieldOp::create(eb, el, state);
+              });
+          scf::YieldOp::create(nb, l, ifOp.getResults());
+        });
+    chosen = greedy.getResult(0);
+
+    // Write the chosen blocks ascending into a -1 filled row.
+    Value row = linalg::FillOp::create(
+                    b, loc,
+                    ValueRange{arith::ConstantIntOp::create(b, loc, -1, 32)},
+                    ValueRange{tensor::EmptyOp::create(
+                        b, loc, ArrayRef<int64_t>{topN}, b.getI32Type())})
+                    .getResult(0);
+    auto write = scf::ForOp::create(
+        b, loc, zero, numVisible, one, ValueRange{row, zero},
+        [&](OpBuilder &nb, Location l, Value j, ValueRange state) {
+          Value taken = tensor::ExtractOp::create(nb, l, chosen, ValueRange{j});
+          auto ifOp = scf::IfOp::create(
+              nb, l, taken,
+              [&](OpBuilder &tb, Location tl) {
+                Value value = arith::IndexCastOp::create(
+                    tb, tl, tb.getI32Type(), j);
+                Value updated = tensor::InsertOp::create(tb, tl, value,
+                                                         state[0], state[1]);
+                Value next = arith::AddIOp::create(
+                    tb, tl, state[1], arith::ConstantIndexOp::create(tb, tl, 1));
+                scf::YieldOp::create(tb, tl, ValueRange{updated, next});
+              },
+              [&](OpBuilder &eb, Location el) {
+                scf::YieldOp::create(eb, el, state);
+              });
+          scf::YieldOp::create(nb, l, ifOp.getResults());
+        });
+    return write.getResult(0);
+  }
+};
+
+struct ConvertNSAToLinalgPass
+    : nsa::impl::ConvertNSAToLinalgBase<ConvertNSAToLinalgPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateNSAToLinalgPatterns(patterns);
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+  }
+};
+
+} // namespace
+
+void mlir::nsa::populateNSAToLinalgPatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerCompress, LowerCompressedProbs, LowerCombine, LowerSelect>(
+      patterns.getContext());
+}
