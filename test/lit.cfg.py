@@ -22,3 +22,8 @@ tool_dirs = [config.nsa_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["nsa-opt"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 config.substitutions.append(("%nsa_src_root", config.nsa_src_root))
+
+# Compiling kernels to cubins needs ptxas from the CUDA toolkit.
+import shutil
+if shutil.which("ptxas") or os.path.exists("/usr/local/cuda/bin/ptxas"):
+    config.available_features.add("ptxas")

@@ -9,6 +9,10 @@
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVMPass.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Dialect/SCF/Transforms/Passes.h"
@@ -20,14 +24,19 @@ using namespace mlir;
 
 void mlir::nsa::buildNSAToCPUPipeline(OpPassManager &pm,
                                       const NSAToCPUPipelineOptions &options) {
-  // NSA levels: composite -> branches -> tiles -> linalg on tensors.
+  // NSA levels: composite -> branches -> tiles -> linalg on tensors; with
+  // tile=false the branches go to linalg directly (dense, untiled).
   pm.addPass(createNSADecompose());
-  pm.addPass(createNSATile());
-  if (options.fuseGQAGroup)
-    pm.addPass(createNSAFuseGQAGroup());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createConvertNSATileToLinalg());
-  pm.addPass(createConvertNSAToLinalg());
+  if (options.tile) {
+    pm.addPass(createNSATile());
+    if (options.fuseGQAGroup)
+      pm.addPass(createNSAFuseGQAGroup());
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createConvertNSATileToLinalg());
+  }
+  ConvertNSAToLinalgOptions toLinalg;
+  toLinalg.branchAttention = !options.tile;
+  pm.addPass(createConvertNSAToLinalg(toLinalg));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
@@ -57,10 +66,69 @@ void mlir::nsa::buildNSAToCPUPipeline(OpPassManager &pm,
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+void mlir::nsa::buildNSAToNVVMPipeline(OpPassManager &pm,
+                                       const NSAToNVVMPipelineOptions &options) {
+  // NSA levels: composite -> branches -> tile loops -> GPU kernels for the
+  // tile loops, linalg on tensors for the rest.
+  pm.addPass(createNSADecompose());
+  pm.addPass(createNSATile());
+  if (options.fuseGQAGroup)
+    pm.addPass(createNSAFuseGQAGroup());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createConvertNSATileToGPU());
+  pm.addPass(createConvertNSAToLinalg());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // Tensors -> buffers; every buffer of the host function is a kernel
+  // argument, a scratch buffer or a result.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+
+  // The remaining parallel loops -> one thread per iteration.
+  pm.addPass(createConvertLinalgToParallelLoopsPass());
+  pm.addPass(createForallToParallelLoopPass());
+  NSAMapParallelLoopsToGPUOptions mapping;
+  mapping.blockSize = options.blockSize;
+  pm.addPass(createNSAMapParallelLoopsToGPU(mapping));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  // Kernels -> gpu.module in the NVVM/LLVM dialect. The host function stays
+  // on memrefs: the bundle exporter reads its launches and buffers.
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createNSAMergeGPUModules());
+  NSAAttachNVVMTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  pm.addPass(createNSAAttachNVVMTarget(target));
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(memref::createExpandStridedMetadataPass());
+  kernels.addPass(createLowerAffinePass());
+  kernels.addPass(createSCFToControlFlowPass());
+  kernels.addPass(createConvertVectorToLLVMPass());
+  kernels.addPass(createConvertGpuOpsToNVVMOps());
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createCSEPass());
+  kernels.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
 void mlir::nsa::registerNSAPipelines() {
+  PassPipelineRegistration<NSAToNVVMPipelineOptions>(
+      "nsa-to-nvvm",
+      "Decompose, tile and GQA-fuse NSA ops and lower them to GPU kernels "
+      "(gpu.module in NVVM) launched from a host function on memrefs",
+      buildNSAToNVVMPipeline);
   PassPipelineRegistration<NSAToCPUPipelineOptions>(
       "nsa-to-cpu",
-      "Decompose, tile and GQA-fuse NSA ops, then lower them to LLVM for "
-      "execution on the CPU",
+      "Decompose, tile and GQA-fuse NSA ops (tile=0: lower the branch "
+      "attentions densely instead), then lower them to LLVM for execution "
+      "on the CPU",
       buildNSAToCPUPipeline);
 }

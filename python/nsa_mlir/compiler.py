@@ -78,6 +78,16 @@ def _run(command, what: str, input_text: str | None = None) -> str:
 _CACHE_DIR = Path(tempfile.mkdtemp(prefix="nsa-mlir-cpu-"))
 
 
+def cpu_pipeline(tile: bool = True, fuse_gqa_group: bool = True) -> str:
+    """The ``nsa-to-cpu`` pipeline string: tiled (online softmax over KV tiles,
+    GQA-fused unless ``fuse_gqa_group`` is false) or, with ``tile=False``, the
+    untiled path (branch attentions lowered densely from their definitions;
+    ``fuse_gqa_group`` does not apply)."""
+    if not tile:
+        return "nsa-to-cpu=tile=0"
+    return "nsa-to-cpu" if fuse_gqa_group else "nsa-to-cpu=fuse-gqa-group=0"
+
+
 def compile_to_shared_library(module_text: str, pipeline: str = "nsa-to-cpu") -> Path:
     """Compiles ``module_text`` with ``nsa-opt --<pipeline>`` down to a shared
     library; functions marked ``llvm.emit_c_interface`` get C entry points

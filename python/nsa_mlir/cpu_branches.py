@@ -1,13 +1,14 @@
 """Runs the compiler's branch attentions on the CPU: one ``nsa`` op per
-module, compiled through ``--nsa-to-cpu`` (decompose, tile, GQA-fuse, lower),
-called on NumPy arrays. Batch and sequence length are dynamic in the
-compiled function, so one module serves every (B, T)."""
+module, compiled through ``--nsa-to-cpu`` (decompose, tile, GQA-fuse, lower;
+or, with ``tile=False``, the untiled dense lowering), called on NumPy arrays.
+Batch and sequence length are dynamic in the compiled function, so one module
+serves every (B, T)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .compiler import compile_to_shared_library, config_attr, tensor_type
+from .compiler import compile_to_shared_library, config_attr, cpu_pipeline, tensor_type
 from .cpu import CompiledModule
 from .reference import NSAConfig
 
@@ -45,14 +46,20 @@ def branch_module(branch: str, cfg: NSAConfig, num_q_heads: int, num_kv_heads: i
 
 def run_branch(branch: str, cfg: NSAConfig, q: np.ndarray, k: np.ndarray, v: np.ndarray,
                indices: np.ndarray | None = None, *, block_q: int = 64,
-               block_kv: int = 64, fuse_gqa_group: bool = True):
+               block_kv: int = 64, fuse_gqa_group: bool = True,
+               tile: bool = True):
     """Compiles (cached) and runs one branch attention; returns (o, lse) in f32.
 
     For the compressed branch, ``k`` and ``v`` are the compressed keys and
-    values; for the selected branch, ``indices`` are the selected blocks."""
+    values; for the selected branch, ``indices`` are the selected blocks.
+    ``tile=False`` compiles the untiled path (``nsa-to-cpu=tile=0``: the branch
+    lowered densely from its definition); block sizes and GQA fusion then do
+    not apply, and the module is compiled with the default block sizes."""
+    if not tile:
+        block_q, block_kv, fuse_gqa_group = 64, 64, True
     text = branch_module(branch, cfg, q.shape[2], k.shape[2], q.shape[3], v.shape[3],
                          block_q, block_kv)
-    pipeline = "nsa-to-cpu" if fuse_gqa_group else "nsa-to-cpu=fuse-gqa-group=0"
+    pipeline = cpu_pipeline(tile=tile, fuse_gqa_group=fuse_gqa_group)
     module = CompiledModule(compile_to_shared_library(text, pipeline))
     inputs = [q.astype(np.float32), k.astype(np.float32), v.astype(np.float32)]
     if branch == "selected":

@@ -2,7 +2,9 @@
 
 Each case compiles one branch op (``nsa.compressed_attention``,
 ``nsa.selected_attention``, ``nsa.window``; f32, dynamic B and T) through
-``nsa-opt --nsa-to-cpu`` (tile, GQA-fuse or not, lower to LLVM), runs it on
+``nsa-opt --nsa-to-cpu`` (tile, GQA-fuse or not, lower to LLVM) or through
+``nsa-opt --nsa-to-cpu=tile=0`` (the untiled path: the branch lowered densely
+from its definition, no online softmax), runs it on
 fresh random float32 inputs and compares it with the float64 NumPy reference
 (``nsa_mlir.reference``, the spec) computed from the very same float32 inputs:
 
@@ -16,20 +18,22 @@ fresh random float32 inputs and compares it with the float64 NumPy reference
   ``reference.selected_attention``;
 * window: compared with ``reference.window_attention``.
 
-The metric (``compare``): o has no NaN/Inf and ||o - ref|| / ||ref|| < 1e-5;
-every (b, t, hq) row has max |o - ref| < 1e-4 * (1 + max |ref row|), so one
-wrong row is not averaged away; lse is -inf exactly where the reference's is,
-never NaN or +inf, and within 1e-5 absolute elsewhere.
+The metric (``nsa_mlir.numerics.compare``): o has no NaN/Inf and
+||o - ref|| / ||ref|| < 1e-5; every (b, t, hq) row has
+max |o - ref| < 1e-4 * (1 + max |ref row|), so one wrong row is not averaged
+away; lse is -inf exactly where the reference's is, never NaN or +inf, and
+within 1e-5 absolute (and 1e-5 relative norm) elsewhere.
 
 The matrix: a *problem* is (branch, shape, T, index mode) with its own seed
 and is evaluated by the reference once; every problem runs under several
-*variants* (block_q, block_kv, fuse_gqa_group). A compiled module is keyed by
-(branch, shape, variant) -- B and T are dynamic -- so all T of a shape share
-one module per variant.
+*variants*: tiled (block_q, block_kv, fuse_gqa_group) and, once, untiled. A
+compiled module is keyed by (branch, shape, variant) -- B and T are dynamic --
+so all T of a shape share one module per variant.
 
 Besides the matrix: tests that the check has teeth (shifted indices, shifted
-compressed blocks, a wrong window, a single bad row or lse entry), and a strict
-xfail recording a known discrepancy (duplicate selected block indices).
+compressed blocks, a wrong window, a single bad row or lse entry, on both
+paths), and a strict xfail recording a known discrepancy of the tiled path
+(duplicate selected block indices), which the untiled path does not have.
 
 Without a built compiler the module is skipped, unless NSA_REQUIRE_COMPILER=1,
 in which case it fails.
@@ -43,6 +47,7 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -50,6 +55,7 @@ import pytest
 from nsa_mlir import compiler
 from nsa_mlir import reference as ref
 from nsa_mlir.cpu_branches import branch_module, run_branch
+from nsa_mlir.numerics import O_REL_TOL, ROW_TOL, compare
 from nsa_mlir.reference import NSAConfig
 
 if not compiler.compiler_available():
@@ -59,73 +65,6 @@ if not compiler.compiler_available():
     if os.environ.get("NSA_REQUIRE_COMPILER") == "1":
         pytest.fail(f"NSA_REQUIRE_COMPILER=1 but {_WHY}", pytrace=False)
     pytest.skip(_WHY, allow_module_level=True)
-
-
-# --------------------------------------------------------------------------------------
-# Tolerances and the comparison
-# --------------------------------------------------------------------------------------
-
-O_REL_TOL = 1e-5  # ||o - ref|| / ||ref||
-ROW_TOL = 1e-4  # per row: max |o - ref| < ROW_TOL * (1 + max |ref row|)
-LSE_ABS_TOL = 1e-5  # finite lse entries
-
-
-def compare(o, lse, ref_o, ref_lse) -> dict:
-    """Asserts that (o, lse) of the compiled branch match the reference; returns
-    the error metrics. Raises AssertionError naming the first offending place."""
-    o, lse = np.asarray(o), np.asarray(lse)
-    ref_o, ref_lse = np.asarray(ref_o, np.float64), np.asarray(ref_lse, np.float64)
-    assert o.shape == ref_o.shape, f"o shape {o.shape} != reference {ref_o.shape}"
-    assert lse.shape == ref_lse.shape, f"lse shape {lse.shape} != reference {ref_lse.shape}"
-
-    bad = ~np.isfinite(o)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise AssertionError(f"o has {int(bad.sum())} NaN/Inf entries, first at "
-                             f"[b, t, hq, e] = {first}: {o[first]}")
-    bad = np.isnan(lse) | np.isposinf(lse)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise AssertionError(f"lse has {int(bad.sum())} NaN/+inf entries, first at "
-                             f"[b, t, hq] = {first}: {lse[first]}")
-
-    err = o.astype(np.float64) - ref_o
-    ref_norm = np.linalg.norm(ref_o)
-    # All-empty rows (e.g. compressed with T < l) give ref = 0: then absolute.
-    rel = np.linalg.norm(err) / ref_norm if ref_norm > 0 else np.linalg.norm(err)
-    row_err = np.abs(err).max(axis=-1, initial=0.0)
-    row_bound = ROW_TOL * (1.0 + np.abs(ref_o).max(axis=-1, initial=0.0))
-    row_ratio = row_err / row_bound
-
-    ref_empty, out_empty = np.isneginf(ref_lse), np.isneginf(lse)
-    if not np.array_equal(ref_empty, out_empty):
-        diff = np.argwhere(ref_empty != out_empty)
-        first = tuple(int(i) for i in diff[0])
-        raise AssertionError(
-            f"lse -inf positions differ at {len(diff)} rows, first at [b, t, hq] = "
-            f"{first}: compiled {lse[first]}, reference {ref_lse[first]}")
-    finite = ~ref_empty
-    lse_err = (np.abs(lse[finite].astype(np.float64) - ref_lse[finite]).max()
-               if finite.any() else 0.0)
-
-    metrics = dict(o_rel=float(rel), row_ratio=float(row_ratio.max(initial=0.0)),
-                   row_abs=float(row_err.max(initial=0.0)), lse_abs=float(lse_err))
-    assert rel < O_REL_TOL, f"||o - ref|| / ||ref|| = {rel:.3e} >= {O_REL_TOL}"
-    if (row_ratio >= 1).any():
-        worst = np.unravel_index(np.argmax(row_ratio), row_ratio.shape)
-        worst = tuple(int(i) for i in worst)
-        raise AssertionError(
-            f"{int((row_ratio >= 1).sum())} rows exceed max|err| < {ROW_TOL} * "
-            f"(1 + max|ref|); worst [b, t, hq] = {worst}: max|err| = "
-            f"{row_err[worst]:.3e}, bound {row_bound[worst]:.3e}")
-    if finite.any():
-        lse_diff = np.zeros(lse.shape)
-        lse_diff[finite] = np.abs(lse[finite].astype(np.float64) - ref_lse[finite])
-        worst = tuple(int(i) for i in np.unravel_index(np.argmax(lse_diff), lse.shape))
-        assert lse_err < LSE_ABS_TOL, (
-            f"lse max |err| = {lse_err:.3e} >= {LSE_ABS_TOL} at [b, t, hq] = {worst}: "
-            f"compiled {lse[worst]}, reference {ref_lse[worst]}")
-    return metrics
 
 
 # --------------------------------------------------------------------------------------
@@ -182,7 +121,26 @@ LONG = 1100
 # block_kv = 16 against l' = 64), and a tiny query tile with a KV tile wider
 # than l', l and w of the small configs.
 TILES = [(64, 64), (16, 16), (32, 16), (8, 128)]
-VARIANTS = [(bq, bkv, fuse) for bq, bkv in TILES for fuse in (True, False)]
+
+
+class Variant(NamedTuple):
+    """How a problem is compiled: tiled with (block_q, block_kv), GQA-fused or
+    not, or untiled (``tile=False``: the dense lowering, no tile sizes)."""
+    block_q: int = 64
+    block_kv: int = 64
+    fuse: bool = True
+    tile: bool = True
+
+    @property
+    def name(self) -> str:
+        if not self.tile:
+            return "untiled"
+        return f"q{self.block_q}kv{self.block_kv}-{'fused' if self.fuse else 'perhead'}"
+
+
+UNTILED = Variant(tile=False)
+TILED_VARIANTS = [Variant(bq, bkv, fuse) for bq, bkv in TILES for fuse in (True, False)]
+VARIANTS = TILED_VARIANTS + [UNTILED]
 
 
 @dataclass(frozen=True)
@@ -239,9 +197,10 @@ PROBLEMS = _problems()
 
 def _variants(problem: Problem):
     # Long problems run the default and the unequal tiles, fused and not; the
-    # rest run every variant.
+    # rest run every tiled variant. Every problem runs untiled once.
     if problem.seq_len > 1000:
-        return [v for v in VARIANTS if v[:2] in ((64, 64), (32, 16))]
+        return [v for v in TILED_VARIANTS
+                if (v.block_q, v.block_kv) in ((64, 64), (32, 16))] + [UNTILED]
     return VARIANTS
 
 
@@ -249,8 +208,8 @@ CASES = [(p, v) for p in PROBLEMS for v in _variants(p)]
 
 
 def _case_id(case) -> str:
-    problem, (bq, bkv, fuse) = case
-    return f"{problem.name}-q{bq}kv{bkv}-{'fused' if fuse else 'perhead'}"
+    problem, variant = case
+    return f"{problem.name}-{variant.name}"
 
 
 # --------------------------------------------------------------------------------------
@@ -320,12 +279,12 @@ def problem_data(problem: Problem):
     return cfg, (q, k, v, indices), ref_o, ref_lse
 
 
-def run_compiled(problem: Problem, variant, inputs=None):
+def run_compiled(problem: Problem, variant: Variant, inputs=None):
     cfg, data, _, _ = problem_data(problem)
     q, k, v, indices = data if inputs is None else inputs
-    block_q, block_kv, fuse = variant
-    return run_branch(problem.branch, cfg, q, k, v, indices, block_q=block_q,
-                      block_kv=block_kv, fuse_gqa_group=fuse)
+    return run_branch(problem.branch, cfg, q, k, v, indices, block_q=variant.block_q,
+                      block_kv=variant.block_kv, fuse_gqa_group=variant.fuse,
+                      tile=variant.tile)
 
 
 # --------------------------------------------------------------------------------------
@@ -373,13 +332,16 @@ def test_branch_matches_reference(case):
     _, _, ref_o, ref_lse = problem_data(problem)
     o, lse = run_compiled(problem, variant)
     metrics = compare(o, lse, ref_o, ref_lse)
-    _record(problem.branch, _case_id(case), metrics)
+    path = "tiled" if variant.tile else "untiled"
+    _record(f"{problem.branch} ({path})", _case_id(case), metrics)
 
 
 def test_matrix_coverage():
     """The matrix covers what the CPU path has to get right."""
     modules = {(p.branch, p.shape) + v for p, v in CASES}
-    assert len(modules) <= 200, f"{len(modules)} compiled modules"
+    assert len(modules) <= 220, f"{len(modules)} compiled modules"
+    # Every problem runs once on the untiled path.
+    assert all((p, UNTILED) in CASES for p in PROBLEMS)
     for branch in ("compressed", "selected", "window"):
         ps = [p for p in PROBLEMS if p.branch == branch]
         shapes = [SHAPE[p.shape] for p in ps]
@@ -393,17 +355,24 @@ def test_matrix_coverage():
         assert {v for p, v in CASES if p.branch == branch} == set(VARIANTS)
 
 
-def test_fuse_flag_changes_the_ir():
-    """fuse_gqa_group=True and False really compile different code for G > 1, so
-    the matrix checks both the per-head and the GQA-fused tiling."""
+def test_fuse_and_tile_flags_change_the_ir():
+    """fuse_gqa_group=True and False really compile different code for G > 1, and
+    tile=False really skips the tile level, so the matrix checks the per-head
+    and the GQA-fused tiling and the untiled lowering."""
     text = branch_module("window", CONFIGS["small"], 8, 2, 16, 16, 16, 16)
     lowered = {}
-    for pipeline in ("nsa-to-cpu", "nsa-to-cpu=fuse-gqa-group=0"):
+    pipelines = ("nsa-to-cpu", "nsa-to-cpu=fuse-gqa-group=0", "nsa-to-cpu=tile=0")
+    for pipeline in pipelines:
         result = subprocess.run([str(compiler.nsa_opt_path()), f"--{pipeline}"],
                                 input=text, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         lowered[pipeline] = result.stdout
-    assert lowered["nsa-to-cpu"] != lowered["nsa-to-cpu=fuse-gqa-group=0"]
+    assert len(set(lowered.values())) == len(pipelines)
+    result = subprocess.run(
+        [str(compiler.nsa_opt_path()), "--nsa-to-cpu=tile=0", "--dump-pass-pipeline",
+         "-o", os.devnull], input=text, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "nsa-tile" not in result.stderr and "branch-attention=true" in result.stderr
     tiled = {}
     for passes in (["--nsa-tile"], ["--nsa-tile", "--nsa-fuse-gqa-group"]):
         result = subprocess.run([str(compiler.nsa_opt_path()), *passes],
@@ -423,35 +392,40 @@ def _teeth_problem(branch):
     return Problem(branch, "small-H2G1-dk8dv24", 100)
 
 
-@pytest.mark.parametrize("fuse", [True, False], ids=["fused", "perhead"])
-def test_shifted_indices_fail(fuse):
+TEETH_VARIANTS = [Variant(16, 16, True), Variant(16, 16, False), UNTILED]
+
+
+@pytest.mark.parametrize("variant", TEETH_VARIANTS, ids=lambda v: v.name)
+def test_shifted_indices_fail(variant):
     """Indices shifted by one block make the selected branch miss the reference."""
     problem = _teeth_problem("selected")
     cfg, (q, k, v, indices), ref_o, ref_lse = problem_data(problem)
-    compare(*run_compiled(problem, (16, 16, fuse)), ref_o, ref_lse)  # sane first
+    compare(*run_compiled(problem, variant), ref_o, ref_lse)  # sane first
     num_slc = ref.num_selection_blocks(problem.seq_len, cfg)
     shifted = np.where(indices >= 0, (indices + 1) % num_slc, -1).astype(np.int32)
-    o, lse = run_compiled(problem, (16, 16, fuse), (q, k, v, shifted))
+    o, lse = run_compiled(problem, variant, (q, k, v, shifted))
     with pytest.raises(AssertionError):
         compare(o, lse, ref_o, ref_lse)
 
 
-def test_shifted_compressed_blocks_fail():
+@pytest.mark.parametrize("variant", [Variant(16, 16, True), UNTILED], ids=lambda v: v.name)
+def test_shifted_compressed_blocks_fail(variant):
     """kc, vc moved by one compressed block make the compressed branch fail."""
     problem = _teeth_problem("compressed")
     _, (q, kc, vc, _), ref_o, ref_lse = problem_data(problem)
-    o, lse = run_compiled(problem, (16, 16, True),
+    o, lse = run_compiled(problem, variant,
                           (q, np.roll(kc, 1, axis=1), np.roll(vc, 1, axis=1), None))
     with pytest.raises(AssertionError):
         compare(o, lse, ref_o, ref_lse)
 
 
-def test_wrong_window_fails():
+@pytest.mark.parametrize("tile", [True, False], ids=["tiled", "untiled"])
+def test_wrong_window_fails(tile):
     """A window one token shorter than the reference's fails the window branch."""
     problem = _teeth_problem("window")
     cfg, (q, k, v, _), ref_o, ref_lse = problem_data(problem)
     shorter = replace(cfg, window=cfg.window - 1)
-    o, lse = run_branch("window", shorter, q, k, v, block_q=16, block_kv=16)
+    o, lse = run_branch("window", shorter, q, k, v, block_q=16, block_kv=16, tile=tile)
     with pytest.raises(AssertionError):
         compare(o, lse, ref_o, ref_lse)
 
@@ -510,6 +484,16 @@ def test_compare_catches_single_bad_row_and_lse():
     "not say whether duplicates are allowed"))
 @pytest.mark.parametrize("fuse", [True, False], ids=["fused", "perhead"])
 def test_duplicate_indices_count_once(fuse):
+    _check_duplicate_indices(Variant(16, 16, fuse))
+
+
+def test_duplicate_indices_count_once_untiled():
+    """The untiled path builds a per-row mask of the listed blocks, so a block
+    listed twice counts once, as in the reference."""
+    _check_duplicate_indices(UNTILED)
+
+
+def _check_duplicate_indices(variant: Variant):
     cfg = CONFIGS["small"]
     rng = np.random.default_rng(7)
     B, T, H, G, D = 1, 40, 1, 1, 8
@@ -518,6 +502,7 @@ def test_duplicate_indices_count_once(fuse):
     # Block 0 twice, block 1 once: a valid index set under the reference.
     indices = np.tile(np.array([0, 0, 1, -1], np.int32), (B, T, H, 1))
     ref_o, ref_lse = ref.selected_attention(q, k, v, indices, cfg)
-    o, lse = run_branch("selected", cfg, q, k, v, indices, block_q=16, block_kv=16,
-                        fuse_gqa_group=fuse)
+    o, lse = run_branch("selected", cfg, q, k, v, indices, block_q=variant.block_q,
+                        block_kv=variant.block_kv, fuse_gqa_group=variant.fuse,
+                        tile=variant.tile)
     compare(o, lse, ref_o, ref_lse)

@@ -26,10 +26,11 @@ def ConvertNSATileToLinalg : Pass<"convert-nsa-tile-to-linalg"> {
 
 
 def ConvertNSAToLinalg : Pass<"convert-nsa-to-linalg"> {
-  let summary = "Lower compress, compressed_probs, select and combine for the CPU";
+  let summary = "Lower compress, compressed_probs, select and combine (and, "
+                "optionally, the branch attentions) for the CPU";
   let description = [{
     The CPU execution of the nsa ops that are not branch attentions (those
-    are tiled by `nsa-tile`):
+    are tiled by `nsa-tile`, unless `branch-attention` is set):
 
     - `nsa.compress`: a reduction over the l tokens of each block (mean, or
       weighted by the per-head weights), accumulated in f32;
@@ -43,11 +44,135 @@ def ConvertNSAToLinalg : Pass<"convert-nsa-to-linalg"> {
     Linalg on tensors where the computation is a map or a reduction, scf
     loops on tensors for the data-dependent top-n; everything bufferizes
     with `one-shot-bufferize`.
+
+    With `branch-attention=true` it also lowers `nsa.compressed_attention`,
+    `nsa.selected_attention` and `nsa.window` untiled, straight from their
+    definitions: an `scf.forall` over (b, t) whose iteration computes the
+    `[Hq, N]` f32 scores of the position's query heads against all N keys of
+    its batch element, sets them to -inf where the branch's visibility
+    predicate fails (compressed: `i*d + l - 1 <= t`; window:
+    `t - w < s <= t`; selected: `s <= t` and `s / l'` listed in the row's
+    indices, an i1 `[H, N]` mask built per row, so a block listed twice
+    counts once), takes a safe softmax and the weighted sum of the values,
+    and writes `o` and `lse` into its slices of the results; rows with no
+    visible key get `o = 0`, `lse = -inf`. Memory is O(Hq * N) per
+    iteration. Activations must be f32, f16 or bf16; other element types
+    are refused with an error. This is the `tile=false` path of
+    `nsa-to-cpu`; by default the branch attentions are left for `nsa-tile`.
   }];
+  let options = [
+    Option<"branchAttention", "branch-attention", "bool", /*default=*/"false",
+           "Also lower the branch attentions (compressed_attention, "
+           "selected_attention, window) densely, without tiling">
+  ];
   let dependentDialects = [
     "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect", "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
+  let summary = "Lower tile loops (nsa-tile, nsa-fuse-gqa-group) to gpu.launch kernels";
+  let description = [{
+    Each `scf.forall` tile loop whose body runs the nsa tile ops becomes a
+    `gpu.launch` with one block per loop iteration (the iterations
+    linearized into grid x, last loop dimension fastest) and `num_warps`
+    warps per block from `#nsa.target`. Inside a
+    block the tile's rows (position x head) are distributed over warps; each
+    warp runs the tile's KV loop nest (cloned from the tile loop) for its
+    row, its 32 lanes splitting the head dims: `q . k` as lane-partial dot
+    products reduced with `gpu.shuffle`, the online-softmax state in
+    registers (`max`, `sum` scalars and a `vector<ceil(Dv/32) x f32>`
+    accumulator per lane). All heads of a fused tile read the same KV rows.
+
+    Captured tensors are read through `bufferization.to_buffer` and the
+    results come back through `bufferization.to_tensor` of fresh buffers, so
+    `one-shot-bufferize` can run afterwards. The pass refuses tile loops it
+    does not understand (not normalized, a store of something other than a
+    `nsa.finalize_tile` result, tensor ops other than slices and element
+    reads in the KV loop nest) with an error on the offending op.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
+def NSAMapParallelLoopsToGPU : Pass<"nsa-map-parallel-loops-to-gpu"> {
+  let summary = "Run each outermost scf.parallel as a gpu.launch, one thread per iteration";
+  let description = [{
+    The GPU execution of the non-attention parts of NSA (compression,
+    compressed probabilities, selection scores and top-n, combine), which
+    after `convert-nsa-to-linalg`, bufferization and
+    `convert-linalg-to-parallel-loops` / `scf-forall-to-parallel` are
+    `scf.parallel` nests of independent iterations. Each outermost
+    `scf.parallel` outside a kernel becomes a one-dimensional `gpu.launch`
+    over its flattened iteration space (innermost dimension fastest, so
+    consecutive threads touch consecutive elements), with the body,
+    including its sequential reduction loops, run by one thread. Loops with
+    `scf.reduce` results are refused.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "Threads per block">
+  ];
+  let dependentDialects = [
+    "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::scf::SCFDialect"
+  ];
+}
+
+def NSAAttachNVVMTarget : Pass<"nsa-attach-nvvm-target", "::mlir::ModuleOp"> {
+  let summary = "Attach an #nvvm.target for the module's #nsa.target chip to every gpu.module";
+  let description = [{
+    The chip comes from the `nsa.target` attribute of the module (the H100
+    default `sm_90a` when absent) unless the `chip` option is given; an
+    unknown chip is an error.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"\"",
+           "Override the #nsa.target chip">,
+    Option<"features", "features", "std::string", /*default=*/"\"+ptx80\"",
+           "PTX features">,
+    Option<"optLevel", "O", "int", /*default=*/"2", "LLVM optimization level">
+  ];
+  let dependentDialects = ["::mlir::NVVM::NVVMDialect"];
+}
+
+def NSAMergeGPUModules : Pass<"nsa-merge-gpu-modules", "::mlir::ModuleOp"> {
+  let summary = "Merge the outlined gpu.modules into one";
+  let description = [{
+    `gpu-kernel-outlining` puts every kernel into a gpu.module of its own;
+    a bundle carries one binary, so the kernels move into the first module,
+    each renamed after the module it came from, and the `gpu.launch_func`
+    ops are updated. Run it between outlining and the NVVM lowering.
+  }];
+}
+
+def NSAExportBundle : Pass<"nsa-export-bundle", "::mlir::ModuleOp"> {
+  let summary = "Write a kernel bundle (cubin, PTX, manifest.json) for the runtime";
+  let description = [{
+    Consumes the output of `--nsa-to-nvvm`: a host function on memrefs whose
+    body is only size arithmetic (`memref.dim`, `arith`, `affine`),
+    `memref.alloc`, `gpu.launch_func` and `func.return`, and one gpu.module
+    in the NVVM dialect. Compiles the gpu.module to a cubin (ptxas from the
+    CUDA toolkit) and PTX, and writes `dir` in the format of
+    `docs/bundle-format.md`: the host function's arguments are the inputs
+    (dynamic dims 0 and 1 are the symbols `B` and `T`), its results the
+    outputs, the other allocations scratch buffers, and every launch's grid,
+    block and scalar arguments become size expressions over `B` and `T`.
+    Anything else on the host is an error naming the op.
+  }];
+  let options = [
+    Option<"directory", "dir", "std::string", /*default=*/"\"\"",
+           "Bundle directory to create (required)">,
+    Option<"functionName", "function", "std::string", /*default=*/"\"\"",
+           "Host function to export (default: the only public one)">,
+    Option<"toolkitPath", "toolkit", "std::string", /*default=*/"\"\"",
+           "CUDA toolkit root (default: found by MLIR's NVVM target)">
   ];
 }
 

@@ -16,18 +16,55 @@ namespace nsa {
 
 struct NSAToCPUPipelineOptions
     : public PassPipelineOptions<NSAToCPUPipelineOptions> {
+  PassOptions::Option<bool> tile{
+      *this, "tile",
+      llvm::cl::desc("Tile the branch attentions (nsa-tile, online softmax); "
+                     "false: lower them densely, untiled "
+                     "(convert-nsa-to-linalg branch-attention=true)"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> fuseGQAGroup{
       *this, "fuse-gqa-group",
-      llvm::cl::desc("Run nsa-fuse-gqa-group after nsa-tile"),
+      llvm::cl::desc("Run nsa-fuse-gqa-group after nsa-tile (ignored when "
+                     "tile=false)"),
       llvm::cl::init(true)};
 };
 
 /// nsa.attention or branch ops -> decomposed, tiled (and GQA-fused) tile IR
 /// -> linalg -> bufferized loops -> LLVM dialect, with C interfaces for
 /// functions marked llvm.emit_c_interface. The CPU execution of the tile
-/// IR; the result translates with mlir-translate --mlir-to-llvmir.
+/// IR; the result translates with mlir-translate --mlir-to-llvmir. With
+/// tile=false the branch attentions skip the tile level and are lowered
+/// densely from their definitions instead (the untiled CPU path).
 void buildNSAToCPUPipeline(OpPassManager &pm,
                            const NSAToCPUPipelineOptions &options);
+
+struct NSAToNVVMPipelineOptions
+    : public PassPipelineOptions<NSAToNVVMPipelineOptions> {
+  PassOptions::Option<bool> fuseGQAGroup{
+      *this, "fuse-gqa-group",
+      llvm::cl::desc("Run nsa-fuse-gqa-group after nsa-tile"),
+      llvm::cl::init(true)};
+  PassOptions::Option<std::string> chip{
+      *this, "chip",
+      llvm::cl::desc("GPU architecture (sm_90a, sm_80, ...); empty: the "
+                     "module's #nsa.target chip"),
+      llvm::cl::init("")};
+  PassOptions::Option<std::string> features{
+      *this, "features", llvm::cl::desc("PTX features"),
+      llvm::cl::init("+ptx80")};
+  PassOptions::Option<int64_t> blockSize{
+      *this, "block-size",
+      llvm::cl::desc("Threads per block of the element-wise kernels"),
+      llvm::cl::init(256)};
+};
+
+/// nsa.attention or branch ops -> tiled, GQA-fused tile loops lowered to
+/// gpu.launch kernels, the other ops as one-thread-per-element kernels ->
+/// bufferized host function of gpu.launch_func on memrefs, and gpu.module
+/// kernels in the NVVM/LLVM dialect with an #nvvm.target attached. The
+/// result is what nsa-export-bundle (or gpu-module-to-binary) consumes.
+void buildNSAToNVVMPipeline(OpPassManager &pm,
+                            const NSAToNVVMPipelineOptions &options);
 
 /// Registers the pipelines above with the textual pass pipeline parser
 /// (`--nsa-to-cpu`).

@@ -33,6 +33,12 @@ Value LinalgBuilder::filled(ArrayRef<OpFoldResult> sizes, double value) {
       .getResult(0);
 }
 
+Value LinalgBuilder::filledWith(ArrayRef<OpFoldResult> sizes, Value scalar) {
+  return linalg::FillOp::create(b, loc, ValueRange{scalar},
+                                ValueRange{empty(sizes, scalar.getType())})
+      .getResult(0);
+}
+
 Value LinalgBuilder::genericIndexed(ValueRange inputs, Value output,
                                     ArrayRef<Indexing> indexings,
                                     unsigned numLoops,

@@ -30,6 +30,8 @@ struct LinalgBuilder {
   Value empty(ArrayRef<OpFoldResult> sizes, Type elementType);
   /// An f32 tensor of `sizes` filled with `value`.
   Value filled(ArrayRef<OpFoldResult> sizes, double value);
+  /// A tensor of `sizes` filled with `scalar` (of its type).
+  Value filledWith(ArrayRef<OpFoldResult> sizes, Value scalar);
 
   /// linalg.generic over `numLoops` loops with one output; `indexings` gives
   /// each operand's indexing (inputs, then the output); `reductionDims` are

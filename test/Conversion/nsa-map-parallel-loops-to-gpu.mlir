@@ -1,0 +1,56 @@
+// RUN: nsa-opt %s --nsa-map-parallel-loops-to-gpu=block-size=128 -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: not nsa-opt %s --nsa-map-parallel-loops-to-gpu=block-size=2048 -split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
+
+// BAD: block-size (2048) must be in [1, 1024]
+
+// One thread per iteration of the flattened 2-D space, the last dimension
+// fastest; the body (with its sequential loop) runs per thread.
+// CHECK-LABEL: func.func @map
+// CHECK:       %[[N:.*]] = memref.dim
+// CHECK:       %[[TOTAL:.*]] = arith.muli %{{.*}}, %c4{{.*}}
+// CHECK:       %[[BLOCKS:.*]] = arith.ceildivui %[[TOTAL]], %c128
+// CHECK:       gpu.launch blocks(%[[B:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[BLOCKS]], {{.*}} threads(%[[T:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c128
+// CHECK:         %[[ID:.*]] = arith.addi %{{.*}}, %[[T]]
+// CHECK:         scf.if
+// CHECK:           %[[J:.*]] = arith.remui %[[ID]], %c4
+// CHECK:           %[[I:.*]] = arith.divui %[[ID]], %c4
+// CHECK:           scf.for
+// CHECK:           memref.store %{{.*}}, %arg1[
+// CHECK-NOT:   scf.parallel
+func.func @map(%in: memref<?x4x8xf32>, %out: memref<?x4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c8 = arith.constant 8 : index
+  %n = memref.dim %in, %c0 : memref<?x4x8xf32>
+  %zero = arith.constant 0.0 : f32
+  scf.parallel (%i, %j) = (%c0, %c0) to (%n, %c4) step (%c1, %c1) {
+    %sum = scf.for %k = %c0 to %c8 step %c1 iter_args(%acc = %zero) -> f32 {
+      %x = memref.load %in[%i, %j, %k] : memref<?x4x8xf32>
+      %next = arith.addf %acc, %x : f32
+      scf.yield %next : f32
+    }
+    memref.store %sum, %out[%i, %j] : memref<?x4xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+func.func @reduction(%in: memref<8xf32>) -> f32 {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %zero = arith.constant 0.0 : f32
+  // expected-error @+1 {{with reductions is not supported by the GPU mapping}}
+  %r = scf.parallel (%i) = (%c0) to (%c8) step (%c1) init (%zero) -> f32 {
+    %x = memref.load %in[%i] : memref<8xf32>
+    scf.reduce(%x : f32) {
+    ^bb0(%a: f32, %b: f32):
+      %s = arith.addf %a, %b : f32
+      scf.reduce.return %s : f32
+    }
+  }
+  return %r : f32
+}

@@ -1,0 +1,69 @@
+// RUN: nsa-opt %s --convert-nsa-tile-to-gpu -split-input-file -verify-diagnostics
+
+// Tile loops the GPU lowering does not understand: one case per diagnostic.
+
+func.func @not_normalized(%q: tensor<1x8x4x16xf32>, %out: tensor<1x8x4x16xf32>) -> tensor<1x8x4x16xf32> {
+  // expected-error @+1 {{tile loop must be normalized (lower bound 0, step 1)}}
+  %r = scf.forall (%t) = (0) to (8) step (2) shared_outs(%o = %out) -> (tensor<1x8x4x16xf32>) {
+    %tile = tensor.extract_slice %q[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
+        : tensor<1x8x4x16xf32> to tensor<1x4x16xf32>
+    %m, %s, %a = nsa.init_tile_state %tile value_dim = 16 : tensor<1x4x16xf32>
+    %out_tile, %lse = nsa.finalize_tile %m, %s, %a to f32 : tensor<1x4xf32>, tensor<1x4x16xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %out_tile into %o[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
+          : tensor<1x4x16xf32> into tensor<1x8x4x16xf32>
+    }
+  }
+  return %r : tensor<1x8x4x16xf32>
+}
+
+// -----
+
+func.func @no_finalize(%q: tensor<1x8x4x16xf32>, %out: tensor<1x8x4x16xf32>) -> tensor<1x8x4x16xf32> {
+  // expected-error @+1 {{has no nsa.init_tile_state / nsa.finalize_tile in its body}}
+  %r = scf.forall (%t) in (8) shared_outs(%o = %out) -> (tensor<1x8x4x16xf32>) {
+    %tile = tensor.extract_slice %q[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
+        : tensor<1x8x4x16xf32> to tensor<1x4x16xf32>
+    %m, %s, %a = nsa.init_tile_state %tile value_dim = 16 : tensor<1x4x16xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %tile into %o[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
+          : tensor<1x4x16xf32> into tensor<1x8x4x16xf32>
+    }
+  }
+  return %r : tensor<1x8x4x16xf32>
+}
+
+// -----
+
+func.func @stores_query(%q: tensor<1x8x4x16xf32>, %out: tensor<1x8x4x16xf32>) -> tensor<1x8x4x16xf32> {
+  %r = scf.forall (%t) in (8) shared_outs(%o = %out) -> (tensor<1x8x4x16xf32>) {
+    %tile = tensor.extract_slice %q[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
+        : tensor<1x8x4x16xf32> to tensor<1x4x16xf32>
+    %m, %s, %a = nsa.init_tile_state %tile value_dim = 16 : tensor<1x4x16xf32>
+    %out_tile, %lse = nsa.finalize_tile %m, %s, %a to f32 : tensor<1x4xf32>, tensor<1x4x16xf32>
+    scf.forall.in_parallel {
+      // expected-error @+1 {{tile loop must store only nsa.finalize_tile results}}
+      tensor.parallel_insert_slice %tile into %o[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
+          : tensor<1x4x16xf32> into tensor<1x8x4x16xf32>
+    }
+  }
+  return %r : tensor<1x8x4x16xf32>
+}
+
+// -----
+
+func.func @tensor_op_in_loop(%q: tensor<1x8x4x16xf32>, %out: tensor<1x8x4x16xf32>) -> tensor<1x8x4x16xf32> {
+  %r = scf.forall (%t) in (8) shared_outs(%o = %out) -> (tensor<1x8x4x16xf32>) {
+    %tile = tensor.extract_slice %q[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
+        : tensor<1x8x4x16xf32> to tensor<1x4x16xf32>
+    %m, %s, %a = nsa.init_tile_state %tile value_dim = 16 : tensor<1x4x16xf32>
+    // expected-error @+1 {{'tensor.empty' op is not supported inside a tile loop lowered to the GPU}}
+    %e = tensor.empty() : tensor<4xf32>
+    %out_tile, %lse = nsa.finalize_tile %m, %s, %a to f32 : tensor<1x4xf32>, tensor<1x4x16xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %out_tile into %o[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
+          : tensor<1x4x16xf32> into tensor<1x8x4x16xf32>
+    }
+  }
+  return %r : tensor<1x8x4x16xf32>
+}

@@ -1,0 +1,53 @@
+// REQUIRES: ptxas
+// RUN: rm -rf %t.nsab
+// RUN: nsa-opt %s --nsa-to-nvvm --nsa-export-bundle=dir=%t.nsab -o /dev/null
+// RUN: FileCheck %s --input-file=%t.nsab/manifest.json
+// RUN: FileCheck %s --check-prefix=PTX --input-file=%t.nsab/kernels.ptx
+// RUN: test -s %t.nsab/kernels.cubin
+
+// The window branch as a bundle: inputs and outputs with their symbolic
+// shapes, one launch of the tile kernel over B * ceil(T / 64) * H blocks.
+
+// CHECK:      "chip": "sm_90a"
+// CHECK:      "format": "nsa-bundle"
+// CHECK:      "function": "window"
+// CHECK:      "inputs": [
+// CHECK:          "dtype": "bf16",
+// CHECK-NEXT:     "name": "q",
+// CHECK-NEXT:     "shape": [
+// CHECK-NEXT:       "B",
+// CHECK-NEXT:       "T",
+// CHECK-NEXT:       8,
+// CHECK-NEXT:       128
+// CHECK:      "launches": [
+// CHECK:          "args": [
+// CHECK:              "kind": "memref",
+// CHECK-NEXT:         "tensor": "q"
+// CHECK:          "block": [
+// CHECK-NEXT:       128,
+// CHECK-NEXT:       1,
+// CHECK-NEXT:       1
+// CHECK:          "grid": [
+// CHECK-NEXT:       "((B * (T ceildiv 64)) * 2)",
+// CHECK-NEXT:       1,
+// CHECK-NEXT:       1
+// CHECK:          "kernel": "window_kernel"
+// CHECK:      "outputs": [
+// CHECK:          "dtype": "bf16",
+// CHECK-NEXT:     "name": "out0",
+// CHECK:          "dtype": "f32",
+// CHECK-NEXT:     "name": "out1",
+// CHECK:      "version": 1
+
+// PTX: .target sm_90a
+// PTX: .visible .entry window_kernel(
+// PTX: shfl.sync.bfly.b32
+
+func.func @window(%q: tensor<?x?x8x128xbf16> {nsa.name = "q"}, %k: tensor<?x?x2x128xbf16> {nsa.name = "k"},
+                  %v: tensor<?x?x2x128xbf16> {nsa.name = "v"})
+    -> (tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>) {
+  %o, %lse = nsa.window %q, %k, %v {config = #nsa.config<>}
+      : tensor<?x?x8x128xbf16>, tensor<?x?x2x128xbf16>, tensor<?x?x2x128xbf16>
+      -> tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>
+  return %o, %lse : tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>
+}
