@@ -22,16 +22,35 @@
 
 using namespace mlir;
 
+namespace {
+/// nsa.attention -> branch ops -> tile loops (GQA-fused if asked), the
+/// common front of the CPU and GPU pipelines.
+void addTilingPasses(OpPassManager &pm, bool fuseGQAGroup) {
+  pm.addPass(nsa::createNSATile());
+  if (fuseGQAGroup)
+    pm.addPass(nsa::createNSAFuseGQAGroup());
+  pm.addPass(createCanonicalizerPass());
+}
+
+/// Tensors -> buffers, the function boundary included, with identity
+/// layouts (what the CPU harness and the bundle exporter expect).
+void addBufferizePass(OpPassManager &pm, bool allowReturnAllocsFromLoops) {
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  bufferize.allowReturnAllocsFromLoops = allowReturnAllocsFromLoops;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+}
+} // namespace
+
 void mlir::nsa::buildNSAToCPUPipeline(OpPassManager &pm,
                                       const NSAToCPUPipelineOptions &options) {
   // NSA levels: composite -> branches -> tiles -> linalg on tensors; with
   // tile=false the branches go to linalg directly (dense, untiled).
   pm.addPass(createNSADecompose());
   if (options.tile) {
-    pm.addPass(createNSATile());
-    if (options.fuseGQAGroup)
-      pm.addPass(createNSAFuseGQAGroup());
-    pm.addPass(createCanonicalizerPass());
+    addTilingPasses(pm, options.fuseGQAGroup);
     pm.addPass(createConvertNSATileToLinalg());
   }
   ConvertNSAToLinalgOptions toLinalg;
@@ -42,12 +61,7 @@ void mlir::nsa::buildNSAToCPUPipeline(OpPassManager &pm,
 
   // Tensors -> buffers. Loop-carried softmax state is rebuilt every KV
   // tile, so loops may yield fresh buffers; deallocation frees them.
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  bufferize.allowReturnAllocsFromLoops = true;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  addBufferizePass(pm, /*allowReturnAllocsFromLoops=*/true);
   bufferization::BufferDeallocationPipelineOptions deallocation;
   bufferization::buildBufferDeallocationPipeline(pm, deallocation);
 
@@ -71,10 +85,7 @@ void mlir::nsa::buildNSAToNVVMPipeline(OpPassManager &pm,
   // NSA levels: composite -> branches -> tile loops -> GPU kernels for the
   // tile loops, linalg on tensors for the rest.
   pm.addPass(createNSADecompose());
-  pm.addPass(createNSATile());
-  if (options.fuseGQAGroup)
-    pm.addPass(createNSAFuseGQAGroup());
-  pm.addPass(createCanonicalizerPass());
+  addTilingPasses(pm, options.fuseGQAGroup);
   pm.addPass(createConvertNSATileToGPU());
   pm.addPass(createConvertNSAToLinalg());
   pm.addPass(createCanonicalizerPass());
@@ -82,11 +93,7 @@ void mlir::nsa::buildNSAToNVVMPipeline(OpPassManager &pm,
 
   // Tensors -> buffers; every buffer of the host function is a kernel
   // argument, a scratch buffer or a result.
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  addBufferizePass(pm, /*allowReturnAllocsFromLoops=*/false);
 
   // The remaining parallel loops -> one thread per iteration.
   pm.addPass(createConvertLinalgToParallelLoopsPass());
