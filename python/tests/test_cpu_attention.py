@@ -33,7 +33,6 @@ in which case it fails.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import zlib
@@ -50,13 +49,9 @@ from nsa_mlir.cpu_attention import attention_module, run_attention, run_selectio
 from nsa_mlir.numerics import check_lse, check_o
 from nsa_mlir.reference import NSAConfig
 
-if not compiler.compiler_available():
-    _WHY = (f"the NSA-MLIR compiler is not built or LLVM tools are missing "
-            f"(nsa-opt: {compiler.nsa_opt_path()}; run scripts/test.sh or "
-            f"`ninja -C build`)")
-    if os.environ.get("NSA_REQUIRE_COMPILER") == "1":
-        pytest.fail(f"NSA_REQUIRE_COMPILER=1 but {_WHY}", pytrace=False)
-    pytest.skip(_WHY, allow_module_level=True)
+from conftest import require_compiler  # noqa: E402
+
+require_compiler()
 
 
 # A swapped block counts as an fp32 near-tie when its reference score is within

@@ -58,13 +58,9 @@ from nsa_mlir.cpu_branches import branch_module, run_branch
 from nsa_mlir.numerics import O_REL_TOL, ROW_TOL, compare
 from nsa_mlir.reference import NSAConfig
 
-if not compiler.compiler_available():
-    _WHY = (f"the NSA-MLIR compiler is not built or LLVM tools are missing "
-            f"(nsa-opt: {compiler.nsa_opt_path()}; run scripts/test.sh or "
-            f"`ninja -C build`)")
-    if os.environ.get("NSA_REQUIRE_COMPILER") == "1":
-        pytest.fail(f"NSA_REQUIRE_COMPILER=1 but {_WHY}", pytrace=False)
-    pytest.skip(_WHY, allow_module_level=True)
+from conftest import require_compiler  # noqa: E402
+
+require_compiler()
 
 
 # --------------------------------------------------------------------------------------
