@@ -1,0 +1,396 @@
+"""Work counts and rooflines for the NSA benchmark (bench/benchmark.py).
+
+Pure Python (no torch, no NumPy), so it is unit-tested on the build machines
+(python/tests/test_perfmodel.py) and imported by the benchmark on the GPU
+machine and by scripts/perf_table.py.
+
+What is counted
+  * FLOPs: 2·M·N·K per matrix product, over the *visible* work only (masked or
+    invisible keys are not counted), summed exactly over the query positions
+    t = 0 .. T-1 with Python integers. Softmax, pooling, gating, the score
+    mapping and the top-n are not counted (they are O(T·Hq·Nc) or smaller
+    element-wise work). Per (batch, query head) and position t the key counts are
+
+      compressed  nc(t)  = #{i : i·d + l − 1 <= t}        = (t − l + 1) // d + 1 (0 if t < l − 1)
+      selected    ns(t)  = (min(n, t // l' + 1) − 1)·l' + t mod l' + 1
+                           (min(n, own + 1) blocks; every block full except the
+                           query's own block, which the forced local blocks
+                           always include, cut at t)
+      window      nw(t)  = min(w, t + 1)
+      dense       nd(t)  = t + 1
+
+    and a branch with key set N(t) costs 2·B·Hq·Σ_t N(t)·(Dk + Dv) FLOPs (q·Kᵀ
+    and P·V). The selection needs the compressed softmax probabilities: one more
+    q·kcᵀ product, 2·B·Hq·Σ_t nc(t)·Dk, on top of the compressed attention that
+    yields the log-sum-exp (our select bundle and fla's top-k both recompute it).
+  * Bytes: the fewest any implementation must move: read every input once and
+    write every output once (intermediates such as kc/vc, probabilities or the
+    per-branch outputs of a fused kernel are not counted unless they are outputs
+    of the timed function).
+  * Roofline: time_roof = max(FLOPs / peak FLOP/s, bytes / peak bandwidth); a
+    measurement reaches time_roof / time of its roofline.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+# H100 SXM 80 GB figures from ../shared/docs/gpu-workflow.md ("H100 measured here:
+# about 3.0 TB/s device memory; 690 to 800 TFLOP/s for a large bf16 matrix
+# product"). 700 TFLOP/s is the dense bf16 tensor-core rate used for every kernel.
+H100_PEAK_TFLOPS = 700.0
+H100_PEAK_TBPS = 3.0
+
+DTYPE_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i64": 8}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One benchmark point: shapes and the NSA block parameters (l, d, l', n, w)."""
+
+    B: int
+    T: int
+    Hq: int
+    H: int
+    Dk: int
+    Dv: int
+    cmp_block: int = 32  # l
+    cmp_stride: int = 16  # d
+    slc_block: int = 64  # l'
+    top_n: int = 16  # n
+    window: int = 512  # w
+    dtype: str = "bf16"
+
+    @classmethod
+    def from_config(cls, cfg, B: int, T: int, Hq: int, H: int, Dk: int, Dv: int,
+                    dtype: str = "bf16") -> "Problem":
+        """From an NSAConfig (or anything with its block attributes)."""
+        return cls(B, T, Hq, H, Dk, Dv, cfg.cmp_block, cfg.cmp_stride, cfg.slc_block,
+                   cfg.top_n, cfg.window, dtype)
+
+    @property
+    def elem(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    @property
+    def num_cmp(self) -> int:
+        """Nc = (T − l) // d + 1 compressed blocks (0 if T < l)."""
+        l, d = self.cmp_block, self.cmp_stride
+        return (self.T - l) // d + 1 if self.T >= l else 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------
+# Key counts per (batch, query head), summed over the positions
+# --------------------------------------------------------------------------------------
+
+
+def cmp_keys(t: int, p: Problem) -> int:
+    l, d = p.cmp_block, p.cmp_stride
+    return (t - l + 1) // d + 1 if t >= l - 1 else 0
+
+
+def slc_keys(t: int, p: Problem) -> int:
+    ls = p.slc_block
+    blocks = min(p.top_n, t // ls + 1)
+    return (blocks - 1) * ls + t % ls + 1
+
+
+def win_keys(t: int, p: Problem) -> int:
+    return min(p.window, t + 1)
+
+
+def sum_cmp_keys(p: Problem) -> int:
+    return sum(cmp_keys(t, p) for t in range(p.T))
+
+
+def sum_slc_keys(p: Problem) -> int:
+    return sum(slc_keys(t, p) for t in range(p.T))
+
+
+def sum_win_keys(p: Problem) -> int:
+    return sum(win_keys(t, p) for t in range(p.T))
+
+
+def sum_dense_keys(p: Problem) -> int:
+    return p.T * (p.T + 1) // 2
+
+
+def selected_tokens_from_indices(rows, t: int, slc_block: int) -> int:
+    """Tokens that query t attends to for one row of block indices (−1 is
+    padding, a block counts once): the count the selected kernel really does."""
+    blocks = {int(j) for j in rows if j >= 0}
+    return sum(max(0, min(slc_block, t - j * slc_block + 1)) for j in blocks)
+
+
+# --------------------------------------------------------------------------------------
+# Work per timed function
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Work:
+    flops: int
+    bytes: int
+    flops_formula: str
+    bytes_formula: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _tensor_bytes(p: Problem) -> dict:
+    e = p.elem
+    B, T, Hq, H, Dk, Dv = p.B, p.T, p.Hq, p.H, p.Dk, p.Dv
+    return {
+        "q": B * T * Hq * Dk * e,
+        "k": B * T * H * Dk * e,
+        "v": B * T * H * Dv * e,
+        "g": B * T * Hq * 3 * e,  # our gates [B, T, Hq, 3]
+        "g2": B * T * Hq * 2 * e,  # fla's g_cmp, g_slc [B, T, Hq] each
+        "o": B * T * Hq * Dv * e,
+        "lse": B * T * Hq * 4,
+        "kcvc": B * p.num_cmp * H * (Dk + Dv) * e,
+        "kc": B * p.num_cmp * H * Dk * e,
+        "indices": B * T * H * p.top_n * 4,
+    }
+
+
+def _sum(parts: dict, names) -> tuple[int, str]:
+    return sum(parts[n] for n in names), " + ".join(names)
+
+
+# name -> (what is timed, which inputs and outputs the byte count includes)
+KERNELS = {
+    "nsa": "full NSA forward: compress, compressed attention, probabilities, top-n, "
+           "selected attention, window attention, gated combine",
+    "compressed": "compress + compressed attention (o, lse, kc, vc)",
+    "select": "compress + compressed attention (lse) + probabilities + top-n (indices)",
+    "selection_only": "select minus compressed: probabilities + top-n (a difference of "
+                      "two timings)",
+    "selected": "selected attention with given indices",
+    "window": "sliding-window attention",
+    "dense_causal": "dense causal attention (SDPA)",
+    "flex_window": "FlexAttention causal sliding window",
+    "fla_nsa": "fla parallel_nsa, window_size=0: pooling, compressed attention, "
+               "top-n, selected attention, gates",
+    "fla_nsa_window": "fla parallel_nsa + FlexAttention window (sum of two timings)",
+    "fla_compressed": "fla mean pooling + compressed attention",
+    "fla_topk": "fla top-n (recomputes q·kc with the saved lse, bitonic sort)",
+    "fla_selected": "fla selected attention with given indices",
+}
+
+
+def work(kernel: str, p: Problem) -> Work:
+    """The FLOPs and minimal bytes of one timed function at problem p."""
+    B, Hq, Dk, Dv = p.B, p.Hq, p.Dk, p.Dv
+    base = 2 * B * Hq
+    sc, ss, sw = sum_cmp_keys(p), sum_slc_keys(p), sum_win_keys(p)
+    t = _tensor_bytes(p)
+    pre = f"2·B·Hq = 2·{B}·{Hq}"
+    cmp_f = f"Σnc(t)={sc}"
+    slc_f = f"Σns(t)={ss}"
+    win_f = f"Σnw(t)={sw}"
+    if kernel in ("nsa", "fla_nsa_window"):
+        flops = base * (sc * (2 * Dk + Dv) + (ss + sw) * (Dk + Dv))
+        ff = (f"{pre} · ({cmp_f}·(2·{Dk}+{Dv}) + ({slc_f} + {win_f})·({Dk}+{Dv}))")
+        names = ["q", "k", "v", "g", "o", "lse", "lse", "lse"] if kernel == "nsa" else \
+            ["q", "k", "v", "g", "o"]
+    elif kernel in ("compressed", "fla_compressed"):
+        flops = base * sc * (Dk + Dv)
+        ff = f"{pre} · {cmp_f} · ({Dk}+{Dv})"
+        names = ["q", "k", "v", "o", "lse", "kcvc"] if kernel == "compressed" else \
+            ["q", "k", "v", "o", "lse"]
+    elif kernel == "select":
+        flops = base * sc * (2 * Dk + Dv)
+        ff = f"{pre} · {cmp_f} · (2·{Dk}+{Dv})  (compressed attention + probabilities)"
+        names = ["q", "k", "v", "indices"]
+    elif kernel in ("selection_only", "fla_topk"):
+        flops = base * sc * Dk
+        ff = f"{pre} · {cmp_f} · {Dk}  (q·kcᵀ once more)"
+        names = ["q", "kc", "lse", "indices"]
+    elif kernel in ("selected", "fla_selected"):
+        flops = base * ss * (Dk + Dv)
+        ff = f"{pre} · {slc_f} · ({Dk}+{Dv})"
+        names = ["q", "k", "v", "indices", "o", "lse"]
+    elif kernel == "window":
+        flops = base * sw * (Dk + Dv)
+        ff = f"{pre} · {win_f} · ({Dk}+{Dv})"
+        names = ["q", "k", "v", "o", "lse"]
+    elif kernel == "flex_window":
+        flops = base * sw * (Dk + Dv)
+        ff = f"{pre} · {win_f} · ({Dk}+{Dv})"
+        names = ["q", "k", "v", "o"]
+    elif kernel == "dense_causal":
+        sd = sum_dense_keys(p)
+        flops = base * sd * (Dk + Dv)
+        ff = f"{pre} · T(T+1)/2={sd} · ({Dk}+{Dv})"
+        names = ["q", "k", "v", "o"]
+    elif kernel == "fla_nsa":
+        flops = base * (sc * (2 * Dk + Dv) + ss * (Dk + Dv))
+        ff = f"{pre} · ({cmp_f}·(2·{Dk}+{Dv}) + {slc_f}·({Dk}+{Dv}))"
+        names = ["q", "k", "v", "g2", "o"]
+    else:
+        raise ValueError(f"unknown kernel {kernel!r}")
+    nbytes, bf = _sum(t, names)
+    return Work(flops, nbytes, ff, bf)
+
+
+# --------------------------------------------------------------------------------------
+# Roofline
+# --------------------------------------------------------------------------------------
+
+
+def roofline(w: Work, seconds: float, peak_tflops: float = H100_PEAK_TFLOPS,
+             peak_tbps: float = H100_PEAK_TBPS) -> dict:
+    """Achieved rates of one measurement and its distance to the roofline."""
+    t_compute = w.flops / (peak_tflops * 1e12)
+    t_memory = w.bytes / (peak_tbps * 1e12)
+    t_roof = max(t_compute, t_memory)
+    out = {
+        "flops": w.flops,
+        "bytes": w.bytes,
+        "roof_ms": t_roof * 1e3,
+        "bound": "compute" if t_compute >= t_memory else "memory",
+        "arithmetic_intensity": w.flops / w.bytes if w.bytes else None,
+    }
+    if seconds and seconds > 0:
+        out.update({
+            "tflops": w.flops / seconds / 1e12,
+            "tbps": w.bytes / seconds / 1e12,
+            "pct_of_roof": 100.0 * t_roof / seconds,
+        })
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Size expressions of bundle manifests (docs/bundle-format.md), to size the scratch
+# before a run (the runtime allocates it with cuMemAlloc, outside torch's allocator)
+# --------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z_0-9]*)|(.))")
+
+
+def _tokens(text: str) -> list:
+    out = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            break
+        pos = m.end()
+        if m.group(1):
+            out.append(("int", int(m.group(1))))
+        elif m.group(2):
+            out.append(("name", m.group(2)))
+        elif m.group(3) and not m.group(3).isspace():
+            out.append(("op", m.group(3)))
+    return out
+
+
+def eval_size_expr(expr, symbols: dict) -> int:
+    """Evaluates a manifest size expression (an int, or a string over the grammar
+    of docs/bundle-format.md) with MLIR affine semantics."""
+    if isinstance(expr, int):
+        return expr
+    toks = _tokens(str(expr))
+    pos = 0
+
+    def peek():
+        return toks[pos] if pos < len(toks) else (None, None)
+
+    def take(kind=None, value=None):
+        nonlocal pos
+        tok = peek()
+        if tok[0] is None or (kind and tok[0] != kind) or (value and tok[1] != value):
+            raise ValueError(f"size expression {expr!r}: expected {value or kind} at token "
+                             f"{pos}, found {tok[1]!r}")
+        pos += 1
+        return tok
+
+    def factor():
+        kind, value = peek()
+        if kind == "int":
+            take()
+            return value
+        if kind == "op" and value == "-":
+            take()
+            return -factor()
+        if kind == "op" and value == "(":
+            take()
+            x = sum_expr()
+            take("op", ")")
+            return x
+        if kind == "name" and value in ("max", "min"):
+            take()
+            take("op", "(")
+            a = sum_expr()
+            take("op", ",")
+            b = sum_expr()
+            take("op", ")")
+            return max(a, b) if value == "max" else min(a, b)
+        if kind == "name":
+            take()
+            if value not in symbols:
+                raise ValueError(f"size expression {expr!r}: unknown symbol {value!r}")
+            return int(symbols[value])
+        raise ValueError(f"size expression {expr!r}: unexpected {value!r}")
+
+    def term():
+        x = factor()
+        while True:
+            kind, value = peek()
+            if kind == "op" and value == "*":
+                take()
+                x *= factor()
+            elif kind == "name" and value in ("floordiv", "ceildiv", "mod"):
+                take()
+                y = factor()
+                if y == 0:
+                    raise ZeroDivisionError(f"size expression {expr!r}: division by zero")
+                if value == "floordiv":
+                    x = x // y
+                elif value == "ceildiv":
+                    x = -((-x) // y)
+                else:
+                    x = x % abs(y)
+            else:
+                return x
+
+    def sum_expr():
+        x = term()
+        while True:
+            kind, value = peek()
+            if kind == "op" and value in "+-":
+                take()
+                y = term()
+                x = x + y if value == "+" else x - y
+            else:
+                return x
+
+    result = sum_expr()
+    if pos != len(toks):
+        raise ValueError(f"size expression {expr!r}: trailing input at token {pos}")
+    return result
+
+
+def tensor_bytes(entry: dict, symbols: dict) -> int:
+    n = 1
+    for extent in entry["shape"]:
+        n *= max(eval_size_expr(extent, symbols), 0)
+    return n * DTYPE_BYTES[entry["dtype"]]
+
+
+def bundle_memory(manifest: dict, symbols: dict, align: int = 256) -> dict:
+    """Scratch (buffers, each rounded up to `align`) and output bytes of a bundle
+    run at the given symbol values, e.g. {"B": 1, "T": 65536}."""
+    scratch = 0
+    for buf in manifest.get("buffers", []):
+        scratch += -(-tensor_bytes(buf, symbols) // align) * align
+    outputs = sum(tensor_bytes(o, symbols) for o in manifest.get("outputs", []))
+    inputs = sum(tensor_bytes(i, symbols) for i in manifest.get("inputs", []))
+    return {"scratch": scratch, "outputs": outputs, "inputs": inputs}
