@@ -67,3 +67,20 @@ func.func @tensor_op_in_loop(%q: tensor<1x8x4x16xf32>, %out: tensor<1x8x4x16xf32
   }
   return %r : tensor<1x8x4x16xf32>
 }
+
+// -----
+
+func.func @f64_tile(%q: tensor<1x8x4x16xf64>, %out: tensor<1x8x4x16xf64>) -> tensor<1x8x4x16xf64> {
+  %r = scf.forall (%t) in (8) shared_outs(%o = %out) -> (tensor<1x8x4x16xf64>) {
+    %tile = tensor.extract_slice %q[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
+        : tensor<1x8x4x16xf64> to tensor<1x4x16xf64>
+    // expected-error @+1 {{GPU tile kernels support f16, bf16 and f32; got 'f64'}}
+    %m, %s, %a = nsa.init_tile_state %tile value_dim = 16 : tensor<1x4x16xf64>
+    %out_tile, %lse = nsa.finalize_tile %m, %s, %a to f64 : tensor<1x4xf32>, tensor<1x4x16xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %out_tile into %o[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
+          : tensor<1x4x16xf64> into tensor<1x8x4x16xf64>
+    }
+  }
+  return %r : tensor<1x8x4x16xf64>
+}

@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/Pass.h"
+#include "nsa/Dialect/NSA/IR/NSADialect.h"
 
 namespace mlir {
 class RewritePatternSet;

@@ -139,7 +139,10 @@ def NSAAttachNVVMTarget : Pass<"nsa-attach-nvvm-target", "::mlir::ModuleOp"> {
            "PTX features">,
     Option<"optLevel", "O", "int", /*default=*/"2", "LLVM optimization level">
   ];
-  let dependentDialects = ["::mlir::NVVM::NVVMDialect"];
+  // The nsa dialect: the default #nsa.target is built even when the module
+  // holds no nsa op.
+  let dependentDialects = ["::mlir::NVVM::NVVMDialect",
+                           "::mlir::nsa::NSADialect"];
 }
 
 def NSAMergeGPUModules : Pass<"nsa-merge-gpu-modules", "::mlir::ModuleOp"> {

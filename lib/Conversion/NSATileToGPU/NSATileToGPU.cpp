@@ -163,6 +163,17 @@ LogicalResult TileLoopLowering::checkStructure() {
     if (!insert.hasUnitStride())
       return op.emitOpError() << "tile loop stores must have unit strides";
   }
+  // The kernels load f16, bf16 or f32 and compute in f32.
+  auto isKernelType = [](Type type) {
+    return type.isF16() || type.isBF16() || type.isF32();
+  };
+  for (Value value : {init.getQuery(), finalize.getOutput()}) {
+    Type elementType = getElementTypeOrSelf(value.getType());
+    if (!isKernelType(elementType))
+      return init.emitOpError()
+             << "GPU tile kernels support f16, bf16 and f32; got "
+             << elementType;
+  }
   auto queryType = cast<RankedTensorType>(init.getQuery().getType());
   headDim = queryType.getDimSize(2);
   valueDim = init.getValueDimAttr().getInt();
