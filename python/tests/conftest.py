@@ -26,3 +26,42 @@ def require_compiler() -> None:
     if os.environ.get("NSA_REQUIRE_COMPILER") == "1":
         pytest.fail(f"NSA_REQUIRE_COMPILER=1 but {why}", pytrace=False)
     pytest.skip(why, allow_module_level=True)
+
+
+class WorstErrors:
+    """Keeps the worst value of each error metric per group (with the case
+    that produced it) and prints them at the end of a test module, so a run
+    shows how close the implementation came to the thresholds, not only that
+    it passed."""
+
+    def __init__(self, title: str):
+        from collections import defaultdict
+
+        self.title = title
+        self.worst = defaultdict(dict)
+
+    def record(self, group: str, case_id: str, metrics: dict) -> None:
+        worst = self.worst[group]
+        for key, value in metrics.items():
+            if value > worst.get(key, (-1.0, ""))[0]:
+                worst[key] = (value, case_id)
+
+    def report(self, request, extra_lines=()) -> None:
+        """Writes the summary through pytest's terminal reporter."""
+        if not self.worst:
+            return
+        plugins = request.config.pluginmanager
+        reporter = plugins.get_plugin("terminalreporter")
+        capture = plugins.get_plugin("capturemanager")
+        if reporter is None or capture is None:
+            return
+        width = max(len(key) for group in self.worst.values() for key in group)
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("")
+            reporter.write_line(self.title)
+            for group in sorted(self.worst):
+                reporter.write_line(f"  {group}:")
+                for key, (value, case) in sorted(self.worst[group].items()):
+                    reporter.write_line(f"    {key:{width}} {value:.2e}  {case}")
+            for line in extra_lines:
+                reporter.write_line(line)

@@ -36,7 +36,6 @@ from __future__ import annotations
 import re
 import subprocess
 import zlib
-from collections import defaultdict
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -49,7 +48,7 @@ from nsa_mlir.cpu_attention import attention_module, run_attention, run_selectio
 from nsa_mlir.numerics import check_lse, check_o
 from nsa_mlir.reference import NSAConfig
 
-from conftest import require_compiler  # noqa: E402
+from conftest import WorstErrors, require_compiler  # noqa: E402
 
 require_compiler()
 
@@ -178,38 +177,17 @@ def expected_outputs(problem: Problem, indices, ties) -> dict:
 # Summary, printed at the end of the module
 # --------------------------------------------------------------------------------------
 
-_WORST: dict = defaultdict(dict)
+_WORST = WorstErrors("test_cpu_attention: worst errors per path")
 _TIES: dict = {}
-
-
-def _record(variant: str, case_id: str, metrics: dict) -> None:
-    worst = _WORST[variant]
-    for key, value in metrics.items():
-        if value > worst.get(key, (-1.0, ""))[0]:
-            worst[key] = (value, case_id)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _summary(request):
     yield
-    if not _WORST:
-        return
-    plugins = request.config.pluginmanager
-    reporter = plugins.get_plugin("terminalreporter")
-    capture = plugins.get_plugin("capturemanager")
-    if reporter is None or capture is None:
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        reporter.write_line("test_cpu_attention: worst errors per path")
-        for variant in sorted(_WORST):
-            reporter.write_line(f"  {variant}:")
-            for key, (value, case) in sorted(_WORST[variant].items()):
-                reporter.write_line(f"    {key:16} {value:.2e}  {case}")
-        tied = {case: n for case, n in _TIES.items() if n}
-        reporter.write_line(f"  selection rows differing at an fp32 near-tie: "
-                            f"{sum(tied.values())} "
-                            f"({', '.join(f'{c}: {n}' for c, n in tied.items()) or 'none'})")
+    tied = {case: n for case, n in _TIES.items() if n}
+    _WORST.report(request, [
+        f"  selection rows differing at an fp32 near-tie: {sum(tied.values())} "
+        f"({', '.join(f'{c}: {n}' for c, n in tied.items()) or 'none'})"])
 
 
 # --------------------------------------------------------------------------------------
@@ -235,7 +213,7 @@ def test_attention_matches_reference(case):
     for name in ("lse_cmp", "lse_slc", "lse_win"):
         for key, value in check_lse(out[name], expected[name], name).items():
             metrics[f"{name}.{key}"] = value
-    _record(variant, _case_id(case), metrics)
+    _WORST.record(variant, _case_id(case), metrics)
 
 
 def test_matrix_coverage():

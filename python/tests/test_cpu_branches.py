@@ -44,7 +44,6 @@ from __future__ import annotations
 import os
 import subprocess
 import zlib
-from collections import defaultdict
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import NamedTuple
@@ -58,7 +57,7 @@ from nsa_mlir.cpu_branches import branch_module, run_branch
 from nsa_mlir.numerics import O_REL_TOL, ROW_TOL, compare
 from nsa_mlir.reference import NSAConfig
 
-from conftest import require_compiler  # noqa: E402
+from conftest import WorstErrors, require_compiler  # noqa: E402
 
 require_compiler()
 
@@ -287,34 +286,14 @@ def run_compiled(problem: Problem, variant: Variant, inputs=None):
 # Worst errors, printed at the end of the module
 # --------------------------------------------------------------------------------------
 
-_WORST: dict = defaultdict(dict)
-
-
-def _record(branch: str, case_id: str, metrics: dict) -> None:
-    worst = _WORST[branch]
-    for key, value in metrics.items():
-        if value > worst.get(key, (-1.0, ""))[0]:
-            worst[key] = (value, case_id)
+_WORST = WorstErrors("test_cpu_branches: worst errors per branch "
+                     "(row_ratio = max row error / its bound)")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _error_summary(request):
     yield
-    if not _WORST:
-        return
-    plugins = request.config.pluginmanager
-    reporter = plugins.get_plugin("terminalreporter")
-    capture = plugins.get_plugin("capturemanager")
-    if reporter is None or capture is None:
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        reporter.write_line("test_cpu_branches: worst errors per branch "
-                            "(row_ratio = max row error / its bound)")
-        for branch in sorted(_WORST):
-            reporter.write_line(f"  {branch}:")
-            for key, (value, case) in sorted(_WORST[branch].items()):
-                reporter.write_line(f"    {key:9} {value:.2e}  {case}")
+    _WORST.report(request)
 
 
 # --------------------------------------------------------------------------------------
@@ -329,7 +308,7 @@ def test_branch_matches_reference(case):
     o, lse = run_compiled(problem, variant)
     metrics = compare(o, lse, ref_o, ref_lse)
     path = "tiled" if variant.tile else "untiled"
-    _record(f"{problem.branch} ({path})", _case_id(case), metrics)
+    _WORST.record(f"{problem.branch} ({path})", _case_id(case), metrics)
 
 
 def test_matrix_coverage():
