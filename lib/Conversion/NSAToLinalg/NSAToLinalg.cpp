@@ -326,26 +326,31 @@ private:
                                     index(0)),
               arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, cmp,
                                     numCompressed));
-          // Read a clamped address; invalid candidates contribute 0.
-          Value safeCmp = arith::MaxSIOp::create(
-              b, l,
-              arith::MinSIOp::create(
-                  b, l, cmp,
-                  arith::SubIOp::create(
-                      b, l, arith::MaxSIOp::create(b, l, numCompressed, index(1)),
-                      index(1))),
-              index(0));
           Value head = arith::AddIOp::create(
               b, l,
               arith::MulIOp::create(b, l, linalg::IndexOp::create(b, l, 2),
                                     index(group)),
               linalg::IndexOp::create(b, l, 4));
-          Value zero = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0));
-          Value p = tensor::ExtractOp::create(
-              b, l, probs,
-              ValueRange{linalg::IndexOp::create(b, l, 0),
-                         linalg::IndexOp::create(b, l, 1), head, safeCmp});
-          Value contribution = arith::SelectOp::create(b, l, valid, p, zero);
+          SmallVector<Value> position{linalg::IndexOp::create(b, l, 0),
+                                      linalg::IndexOp::create(b, l, 1), head,
+                                      cmp};
+          // Invalid candidates contribute 0 and are never read (with T < l
+          // there is no compressed block at all).
+          auto read = scf::IfOp::create(
+              b, l, valid,
+              [&](OpBuilder &tb, Location tl) {
+                scf::YieldOp::create(
+                    tb, tl,
+                    ValueRange{tensor::ExtractOp::create(tb, tl, probs,
+                                                         position)});
+              },
+              [&](OpBuilder &eb, Location el) {
+                scf::YieldOp::create(
+                    eb, el,
+                    ValueRange{arith::ConstantOp::create(
+                        eb, el, eb.getF32FloatAttr(0.0))});
+              });
+          Value contribution = read.getResult(0);
           Value weight;
           if (identity) {
             weight = arith::ConstantOp::create(b, l, b.getF32FloatAttr(1.0));
