@@ -27,12 +27,9 @@ struct NSAAttachNVVMTargetPass
     std::string chosen =
         chip.empty() ? nsa::TargetAttr::lookup(getOperation()).getChip().str()
                      : chip.getValue();
-    if (nsa::TargetAttr::maxSharedMemory(chosen) == 0) {
-      getOperation()->emitError()
-          << "unsupported chip '" << chosen
-          << "'; expected sm_80, sm_86, sm_89, sm_90 or sm_90a";
+    if (failed(nsa::TargetAttr::verifyChip(
+            [&] { return getOperation()->emitError(); }, chosen)))
       return signalPassFailure();
-    }
     auto target = NVVM::NVVMTargetAttr::get(&getContext(), optLevel,
                                             "nvptx64-nvidia-cuda", chosen,
                                             features);

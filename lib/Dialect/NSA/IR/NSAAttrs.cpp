@@ -94,14 +94,22 @@ int64_t TargetAttr::maxSharedMemory(StringRef chip) {
       .Default(0);
 }
 
+LogicalResult
+TargetAttr::verifyChip(function_ref<InFlightDiagnostic()> emitError,
+                       StringRef chip) {
+  if (maxSharedMemory(chip) == 0)
+    return emitError() << "chip \"" << chip
+                       << "\" is not one of sm_80, sm_86, sm_89, sm_90, sm_90a";
+  return success();
+}
+
 LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  StringRef chip, int64_t blockQ,
                                  int64_t blockKV, int64_t numWarps,
                                  int64_t numStages, int64_t sharedMemory) {
+  if (failed(verifyChip(emitError, chip)))
+    return failure();
   int64_t maxShared = maxSharedMemory(chip);
-  if (maxShared == 0)
-    return emitError() << "chip \"" << chip
-                       << "\" is not one of sm_80, sm_86, sm_89, sm_90, sm_90a";
   for (auto [name, value] : {std::pair<StringRef, int64_t>{"block_q", blockQ},
                              {"block_kv", blockKV},
                              {"num_warps", numWarps}}) {

@@ -134,6 +134,11 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
 
     /// The most shared memory per CTA that `chip` offers, 0 if unknown.
     static int64_t maxSharedMemory(::llvm::StringRef chip);
+
+    /// Fails, with the list of supported chips, if `chip` is not one.
+    static ::llvm::LogicalResult
+    verifyChip(::llvm::function_ref<::mlir::InFlightDiagnostic()> emitError,
+               ::llvm::StringRef chip);
   }];
 }
 
