@@ -120,6 +120,7 @@ private:
   InitTileStateOp init;
   FinalizeTileOp finalize;
   IRMapping map;
+  SmallVector<Value> bounds; // the loop's upper bounds, on the host
   DenseMap<Value, SliceInfo> slices;
   DenseMap<Value, Value> outputBuffers; // shared_out block arg -> buffer
 
@@ -220,8 +221,7 @@ LogicalResult TileLoopLowering::run() {
 
   // Grid: the loop's iterations, linearized into x (the x extent allows
   // 2^31 - 1 blocks; y and z only 65535, less than long sequences need).
-  SmallVector<Value> bounds =
-      getValueOrCreateConstantIndexOp(b, loc, forall.getMixedUpperBound());
+  bounds = getValueOrCreateConstantIndexOp(b, loc, forall.getMixedUpperBound());
   Value blocks = index(1);
   for (Value bound : bounds)
     blocks = arith::MulIOp::create(b, loc, blocks, bound);
@@ -244,8 +244,6 @@ LogicalResult TileLoopLowering::run() {
 LogicalResult TileLoopLowering::emitKernel(gpu::LaunchOp launch) {
   // Delinearize the block id, the loop's last dimension fastest.
   SmallVector<Value> ivs = forall.getInductionVars();
-  SmallVector<Value> bounds =
-      getValueOrCreateConstantIndexOp(b, loc, forall.getMixedUpperBound());
   Value rest = launch.getBlockIds().x;
   for (int64_t dim = forall.getRank() - 1; dim >= 0; --dim) {
     if (dim == 0) {

@@ -39,8 +39,6 @@ namespace {
 /// values, built from their defining ops.
 class SizeExpressions {
 public:
-  explicit SizeExpressions(func::FuncOp func) : func(func) {}
-
   /// The name of symbol dimension `dim` of an argument, or failure.
   FailureOr<std::string> symbolOf(BlockArgument arg, int64_t dim) {
     if (dim == 0)
@@ -185,7 +183,6 @@ private:
     return "(" + *lhs + " " + symbol.str() + " " + *rhs + ")";
   }
 
-  func::FuncOp func;
   DenseMap<Value, std::string> cache;
 };
 
@@ -302,17 +299,10 @@ struct NSAExportBundlePass
     OwningOpRef<ModuleOp> scratch =
         ModuleOp::create(getOperation().getLoc());
     scratch->getBody()->push_back(kernels->clone());
-    SymbolTable *table = nullptr;
-    std::unique_ptr<SymbolTable> owned;
-    auto lazyTable = [&]() -> SymbolTable * {
-      if (!table) {
-        owned = std::make_unique<SymbolTable>(*scratch);
-        table = owned.get();
-      }
-      return table;
-    };
+    SymbolTable table(*scratch);
     gpu::TargetOptions options(
-        findToolkit(), {}, "", "", gpu::CompilationTarget::Binary, lazyTable,
+        findToolkit(), {}, "", "", gpu::CompilationTarget::Binary,
+        [&]() { return &table; },
         {}, {}, {}, [&](StringRef isa) { ptx = isa.str(); });
     if (failed(gpu::transformGpuModulesToBinaries(*scratch, nullptr, options)))
       return kernels.emitError() << "could not compile the kernels to a cubin";
@@ -326,7 +316,7 @@ struct NSAExportBundlePass
   }
 
   LogicalResult describeHost(func::FuncOp func, llvm::json::Object &manifest) {
-    SizeExpressions sizes(func);
+    SizeExpressions sizes;
     DenseMap<Value, std::string> names;
     llvm::json::Array inputs, outputs, buffers, launches;
 
