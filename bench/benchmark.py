@@ -55,13 +55,14 @@ Usage (repository root; bench/benchmark.sh sets up the environment):
     python3 bench/benchmark.py --bundles .bundles/bench --json out.json
     python3 bench/benchmark.py --T 8192 --configs fla64 --only anchors,ours
     python3 bench/benchmark.py --dry-run              # no GPU: work counts, memory
-    python3 bench/benchmark.py --table out.json       # the markdown table
+    python3 scripts/perf_table.py out.json            # the markdown table
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import json
 import math
 import os
@@ -982,9 +983,7 @@ def _message(e: BaseException) -> str:
 
 
 def _raw(runtime, tensors) -> list:
-    names = {"torch.float32": "f32", "torch.float16": "f16", "torch.bfloat16": "bf16",
-             "torch.int32": "i32", "torch.int64": "i64"}
-    return [runtime.RawTensor(t.data_ptr(), names[str(t.dtype)], tuple(t.shape))
+    return [runtime.RawTensor(t.data_ptr(), runtime.torch_dtype_name(t.dtype), tuple(t.shape))
             for t in tensors]
 
 
@@ -1019,7 +1018,7 @@ def _ensure_packaging() -> None:
     """fla's utilities import packaging.version (only to compare version strings).
     If the GPU machine lacks the package, provide a minimal stand-in."""
     try:
-        import packaging.version  # noqa: F401
+        importlib.import_module("packaging.version")
         return
     except ImportError:
         pass
@@ -1152,8 +1151,6 @@ def parse_args(argv=None):
                    help="cpu: test the harness itself without a GPU (small T only)")
     p.add_argument("--dry-run", action="store_true",
                    help="no GPU: print the work counts and bundle memory per point")
-    p.add_argument("--table", type=Path, default=None,
-                   help="print the markdown table of a result JSON and exit")
     args = p.parse_args(argv)
     bad = [c for c in args.configs if c not in FALLBACK_CONFIGS]
     if bad:
@@ -1168,11 +1165,6 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.table:
-        sys.path.insert(0, str(REPO / "scripts"))
-        import perf_table
-        print(perf_table.render(json.loads(args.table.read_text())))
-        return 0
     if args.dry_run:
         return dry_run(args)
     if args.fla_src and str(args.fla_src) not in sys.path:

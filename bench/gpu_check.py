@@ -79,9 +79,10 @@ sys.path.insert(0, str(ROOT / "python"))
 import torch  # noqa: E402
 
 from nsa_mlir import reference_torch as rt  # noqa: E402
+from nsa_mlir.bundles import KINDS  # noqa: E402
 from nsa_mlir.reference import NSAConfig  # noqa: E402
+from nsa_mlir.runtime import torch_dtype  # noqa: E402
 
-KINDS = ("attention", "compressed", "select", "selected", "window")
 T_FULL = (1, 17, 100, 1000, 4097, 16384)
 T_QUICK = (1, 17, 100)
 B_VALUES = (1, 2)
@@ -118,7 +119,6 @@ LSE_TOL = {"f32": 1e-4, "f16": 5e-3, "bf16": 2e-2}
 # low-precision kernel's scores), and the slack covers fp32 accumulation and kc
 # elements that round the other way from an fp32 mean (1 ulp).
 SELECT_SLACK = {"f32": 1e-4, "f16": 5e-4, "bf16": 2e-3}
-TORCH_DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 INT_SENTINEL = -(2 ** 31) + 7  # pre-fill of integer outputs: never a valid index
 
 # Input distribution. Logits s·q·k have standard deviation ~Q_SCALE (O(1), as in
@@ -176,7 +176,7 @@ def load_index(bundles: Path) -> list[Entry]:
             kind = raw["kind"]
             if kind not in KINDS:
                 raise ValueError(f"unknown kind {kind!r}")
-            if raw["dtype"] not in TORCH_DTYPES:
+            if raw["dtype"] not in REL_TOL:
                 raise ValueError(f"unknown dtype {raw['dtype']!r}")
             entries.append(Entry(
                 name=raw["name"], kind=kind, config=raw["config"],
@@ -257,7 +257,7 @@ def make_inputs(e: Entry, T: int, B: int, variant: str, device) -> dict:
         k = (shared + randn(B, T, H, Dk)) / math.sqrt(2.0)
     v = randn(B, T, H, Dv)
     g = torch.sigmoid(randn(B, T, Hq, 3))
-    dt = TORCH_DTYPES[e.dtype]
+    dt = torch_dtype(e.dtype)
     return {"q": q.to(dt).contiguous(), "k": k.to(dt).contiguous(),
             "v": v.to(dt).contiguous(), "g": g.to(dt).contiguous()}
 
@@ -318,7 +318,7 @@ class Reference:
             tol = SELECT_SLACK[dtype] * score
             if dtype != "f32":
                 kc, vc = self.kc_vc()
-                dt = TORCH_DTYPES[dtype]
+                dt = torch_dtype(dtype)
                 model = rt.compressed_branch(
                     self.q, kc.to(dt).to(torch.float64), vc[..., :0], self.cfg, self.T,
                     with_scores=True, chunk_bytes=self.chunk_bytes)["score"]
@@ -688,7 +688,7 @@ class SimulatedRunner:
 
     def run(self, inputs: list) -> tuple[list, float]:
         e, cfg = self.entry, self.entry.cfg
-        dt = TORCH_DTYPES[e.dtype]
+        dt = torch_dtype(e.dtype)
         start = time.perf_counter()
         q, k, v = (x.to(torch.float64) for x in inputs[:3])
         T = q.shape[1]

@@ -75,7 +75,10 @@ def _run(command, what: str, input_text: str | None = None) -> str:
     return result.stdout
 
 
-_CACHE_DIR = Path(tempfile.mkdtemp(prefix="nsa-mlir-cpu-"))
+@lru_cache(maxsize=None)
+def _cache_dir() -> Path:
+    """This process's compilation cache, made on first use (not on import)."""
+    return Path(tempfile.mkdtemp(prefix="nsa-mlir-cpu-"))
 
 
 def cpu_pipeline(tile: bool = True, fuse_gqa_group: bool = True) -> str:
@@ -93,11 +96,11 @@ def compile_to_shared_library(module_text: str, pipeline: str = "nsa-to-cpu") ->
     library; functions marked ``llvm.emit_c_interface`` get C entry points
     ``_mlir_ciface_<name>``. Results are cached per process by content."""
     key = hashlib.sha256(f"{pipeline}\n{module_text}".encode()).hexdigest()[:20]
-    library = _CACHE_DIR / f"{key}.so"
+    library = _cache_dir() / f"{key}.so"
     if library.exists():
         return library
     bindir, libdir = _llvm_dir("bindir"), _llvm_dir("libdir")
-    work = _CACHE_DIR / key
+    work = _cache_dir() / key
     work.mkdir(exist_ok=True)
     (work / "input.mlir").write_text(module_text)
     _run([nsa_opt_path(), work / "input.mlir", f"--{pipeline}",

@@ -94,10 +94,6 @@ def check_lse(lse, ref_lse, name: str = "lse") -> dict:
 def compare(o, lse, ref_o, ref_lse) -> dict:
     """Asserts that (o, lse) of a compiled branch match the reference; returns the
     error metrics of both checks."""
-    o, lse = np.asarray(o), np.asarray(lse)
-    assert o.shape == np.shape(ref_o), f"o shape {o.shape} != reference {np.shape(ref_o)}"
-    assert lse.shape == np.shape(ref_lse), (f"lse shape {lse.shape} != reference "
-                                            f"{np.shape(ref_lse)}")
     metrics = check_o(o, ref_o)
     metrics.update(check_lse(lse, ref_lse))
     return metrics

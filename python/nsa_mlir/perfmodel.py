@@ -36,13 +36,13 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
+from .runtime import DTYPE_SIZES
+
 # H100 SXM 80 GB figures from ../shared/docs/gpu-workflow.md ("H100 measured here:
 # about 3.0 TB/s device memory; 690 to 800 TFLOP/s for a large bf16 matrix
 # product"). 700 TFLOP/s is the dense bf16 tensor-core rate used for every kernel.
 H100_PEAK_TFLOPS = 700.0
 H100_PEAK_TBPS = 3.0
-
-DTYPE_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "i32": 4, "i64": 8}
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Problem:
 
     @property
     def elem(self) -> int:
-        return DTYPE_BYTES[self.dtype]
+        return DTYPE_SIZES[self.dtype]
 
     @property
     def num_cmp(self) -> int:
@@ -382,7 +382,7 @@ def tensor_bytes(entry: dict, symbols: dict) -> int:
     n = 1
     for extent in entry["shape"]:
         n *= max(eval_size_expr(extent, symbols), 0)
-    return n * DTYPE_BYTES[entry["dtype"]]
+    return n * DTYPE_SIZES[entry["dtype"]]
 
 
 def bundle_memory(manifest: dict, symbols: dict, align: int = 256) -> dict:

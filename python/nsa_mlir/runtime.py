@@ -229,21 +229,25 @@ def load_bundle(directory: str | os.PathLike, prefer_ptx: bool = False,
 # --------------------------------------------------------------------------------------
 
 
-def _torch_dtype_name(dtype) -> str:
+def _torch_dtypes() -> dict:
+    """Runtime dtype name -> torch dtype (torch imported on first use)."""
     import torch
-    names = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16",
-             torch.int32: "i32", torch.int64: "i64"}
-    if dtype not in names:
-        raise TypeError(f"dtype {dtype} has no runtime equivalent (expected one of "
-                        f"{', '.join(map(str, names))})")
-    return names[dtype]
+    return {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16,
+            "i32": torch.int32, "i64": torch.int64}
 
 
 def torch_dtype(name: str):
     """The torch dtype of a runtime dtype name."""
-    import torch
-    return {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16,
-            "i32": torch.int32, "i64": torch.int64}[name]
+    return _torch_dtypes()[name]
+
+
+def torch_dtype_name(dtype) -> str:
+    """The runtime dtype name of a torch dtype."""
+    for name, candidate in _torch_dtypes().items():
+        if candidate == dtype:
+            return name
+    raise TypeError(f"dtype {dtype} has no runtime equivalent (expected one of "
+                    f"{', '.join(map(str, _torch_dtypes().values()))})")
 
 
 def _describe(tensor: NsaTensor) -> tuple:
@@ -260,7 +264,7 @@ def _fill(target: NsaTensor, x, role: str) -> None:
     elif hasattr(x, "data_ptr") and hasattr(x, "stride"):
         if getattr(x, "device", None) is not None and x.device.type != "cuda":
             raise ValueError(f"{role}: a tensor on {x.device}, not on a CUDA device")
-        data, dtype, shape, strides = x.data_ptr(), _torch_dtype_name(x.dtype), tuple(
+        data, dtype, shape, strides = x.data_ptr(), torch_dtype_name(x.dtype), tuple(
             x.shape), tuple(x.stride())
     else:
         raise TypeError(f"{role}: expected a torch tensor, a RawTensor or (dtype, shape), "

@@ -242,4 +242,4 @@ def test_cpu_torch_tensors_are_refused():
     with pytest.raises(ValueError, match="not on a CUDA device"):
         runtime._fill(t, torch.zeros(2, 3), "input 0")
     with pytest.raises(TypeError, match="no runtime equivalent"):
-        runtime._torch_dtype_name(torch.float64)
+        runtime.torch_dtype_name(torch.float64)
