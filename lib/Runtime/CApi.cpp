@@ -104,14 +104,21 @@ std::vector<TensorRef> toRefs(const nsa_tensor *tensors, int n,
   return refs;
 }
 
+/// The bundle behind `handle`, or null after recording
+/// "<function>: bundle is NULL".
+Bundle *bundleOf(const nsa_bundle *handle, const char *function) {
+  if (handle && handle->bundle)
+    return handle->bundle.get();
+  fail(NSA_ERROR_INVALID_ARGUMENT, std::string(function) + ": bundle is NULL");
+  return nullptr;
+}
+
 const TensorSpec *specAt(const nsa_bundle *bundle, bool input, int index,
                          const char *function) {
-  if (!bundle || !bundle->bundle) {
-    fail(NSA_ERROR_INVALID_ARGUMENT,
-         std::string(function) + ": bundle is NULL");
+  const Bundle *b = bundleOf(bundle, function);
+  if (!b)
     return nullptr;
-  }
-  const Manifest &m = bundle->bundle->manifest();
+  const Manifest &m = b->manifest();
   const std::vector<TensorSpec> &list = input ? m.inputs : m.outputs;
   if (index < 0 || static_cast<size_t>(index) >= list.size()) {
     fail(NSA_ERROR_INVALID_ARGUMENT,
@@ -122,6 +129,31 @@ const TensorSpec *specAt(const nsa_bundle *bundle, bool input, int index,
   }
   return &list[static_cast<size_t>(index)];
 }
+
+/// A getter of the bundle: `get(bundle)`, or `fallback` if it is NULL.
+template <typename T, typename Get>
+T bundleGetter(const char *function, const nsa_bundle *bundle, T fallback,
+               Get get) {
+  return guardedValue(function, fallback, [&]() -> T {
+    const Bundle *b = bundleOf(bundle, function);
+    return b ? get(*b) : fallback;
+  });
+}
+
+/// A getter of input or output `index`: `get(spec)`, or `fallback` if the
+/// bundle is NULL or the index out of range.
+template <typename T, typename Get>
+T specGetter(const char *function, const nsa_bundle *bundle, bool input,
+             int index, T fallback, Get get) {
+  return guardedValue(function, fallback, [&]() -> T {
+    const TensorSpec *spec = specAt(bundle, input, index, function);
+    return spec ? get(*spec) : fallback;
+  });
+}
+
+const char *specName(const TensorSpec &spec) { return spec.name.c_str(); }
+int specDType(const TensorSpec &spec) { return static_cast<int>(spec.dtype); }
+int specRank(const TensorSpec &spec) { return spec.rank(); }
 
 } // namespace
 
@@ -164,121 +196,77 @@ void nsa_bundle_free(nsa_bundle *bundle) {
 }
 
 int nsa_bundle_num_inputs(const nsa_bundle *bundle) {
-  return guardedValue("nsa_bundle_num_inputs", -1, [&]() -> int {
-    if (!bundle || !bundle->bundle)
-      return fail(-1, "nsa_bundle_num_inputs: bundle is NULL");
-    return static_cast<int>(bundle->bundle->manifest().inputs.size());
+  return bundleGetter("nsa_bundle_num_inputs", bundle, -1, [](const Bundle &b) {
+    return static_cast<int>(b.manifest().inputs.size());
   });
 }
 
 int nsa_bundle_num_outputs(const nsa_bundle *bundle) {
-  return guardedValue("nsa_bundle_num_outputs", -1, [&]() -> int {
-    if (!bundle || !bundle->bundle)
-      return fail(-1, "nsa_bundle_num_outputs: bundle is NULL");
-    return static_cast<int>(bundle->bundle->manifest().outputs.size());
-  });
+  return bundleGetter("nsa_bundle_num_outputs", bundle, -1,
+                      [](const Bundle &b) {
+                        return static_cast<int>(b.manifest().outputs.size());
+                      });
 }
 
 const char *nsa_bundle_input_name(const nsa_bundle *bundle, int index) {
-  return guardedValue(
-      "nsa_bundle_input_name", static_cast<const char *>(nullptr),
-      [&]() -> const char * {
-        const TensorSpec *spec =
-            specAt(bundle, true, index, "nsa_bundle_input_name");
-        return spec ? spec->name.c_str() : nullptr;
-      });
+  return specGetter("nsa_bundle_input_name", bundle, true, index,
+                    static_cast<const char *>(nullptr), specName);
 }
 
 const char *nsa_bundle_output_name(const nsa_bundle *bundle, int index) {
-  return guardedValue(
-      "nsa_bundle_output_name", static_cast<const char *>(nullptr),
-      [&]() -> const char * {
-        const TensorSpec *spec =
-            specAt(bundle, false, index, "nsa_bundle_output_name");
-        return spec ? spec->name.c_str() : nullptr;
-      });
+  return specGetter("nsa_bundle_output_name", bundle, false, index,
+                    static_cast<const char *>(nullptr), specName);
 }
 
 int nsa_bundle_input_dtype(const nsa_bundle *bundle, int index) {
-  return guardedValue("nsa_bundle_input_dtype", -1, [&]() -> int {
-    const TensorSpec *spec =
-        specAt(bundle, true, index, "nsa_bundle_input_dtype");
-    return spec ? static_cast<int>(spec->dtype) : -1;
-  });
+  return specGetter("nsa_bundle_input_dtype", bundle, true, index, -1,
+                    specDType);
 }
 
 int nsa_bundle_output_dtype(const nsa_bundle *bundle, int index) {
-  return guardedValue("nsa_bundle_output_dtype", -1, [&]() -> int {
-    const TensorSpec *spec =
-        specAt(bundle, false, index, "nsa_bundle_output_dtype");
-    return spec ? static_cast<int>(spec->dtype) : -1;
-  });
+  return specGetter("nsa_bundle_output_dtype", bundle, false, index, -1,
+                    specDType);
 }
 
 int nsa_bundle_input_rank(const nsa_bundle *bundle, int index) {
-  return guardedValue("nsa_bundle_input_rank", -1, [&]() -> int {
-    const TensorSpec *spec =
-        specAt(bundle, true, index, "nsa_bundle_input_rank");
-    return spec ? spec->rank() : -1;
-  });
+  return specGetter("nsa_bundle_input_rank", bundle, true, index, -1, specRank);
 }
 
 int nsa_bundle_output_rank(const nsa_bundle *bundle, int index) {
-  return guardedValue("nsa_bundle_output_rank", -1, [&]() -> int {
-    const TensorSpec *spec =
-        specAt(bundle, false, index, "nsa_bundle_output_rank");
-    return spec ? spec->rank() : -1;
-  });
+  return specGetter("nsa_bundle_output_rank", bundle, false, index, -1,
+                    specRank);
 }
 
 const char *nsa_bundle_function(const nsa_bundle *bundle) {
-  return guardedValue("nsa_bundle_function", static_cast<const char *>(nullptr),
-                      [&]() -> const char * {
-                        if (!bundle || !bundle->bundle) {
-                          fail(NSA_ERROR_INVALID_ARGUMENT,
-                               "nsa_bundle_function: bundle is NULL");
-                          return nullptr;
-                        }
-                        return bundle->bundle->manifest().function.c_str();
-                      });
+  return bundleGetter(
+      "nsa_bundle_function", bundle, static_cast<const char *>(nullptr),
+      [](const Bundle &b) { return b.manifest().function.c_str(); });
 }
 
 const char *nsa_bundle_chip(const nsa_bundle *bundle) {
-  return guardedValue("nsa_bundle_chip", static_cast<const char *>(nullptr),
-                      [&]() -> const char * {
-                        if (!bundle || !bundle->bundle) {
-                          fail(NSA_ERROR_INVALID_ARGUMENT,
-                               "nsa_bundle_chip: bundle is NULL");
-                          return nullptr;
-                        }
-                        return bundle->bundle->manifest().chip.c_str();
-                      });
+  return bundleGetter(
+      "nsa_bundle_chip", bundle, static_cast<const char *>(nullptr),
+      [](const Bundle &b) { return b.manifest().chip.c_str(); });
 }
 
 int64_t nsa_bundle_scratch_bytes(const nsa_bundle *bundle) {
-  return guardedValue(
-      "nsa_bundle_scratch_bytes", int64_t(-1), [&]() -> int64_t {
-        if (!bundle || !bundle->bundle) {
-          fail(NSA_ERROR_INVALID_ARGUMENT,
-               "nsa_bundle_scratch_bytes: bundle is NULL");
-          return -1;
-        }
-        return static_cast<int64_t>(bundle->bundle->scratchBytes());
-      });
+  return bundleGetter(
+      "nsa_bundle_scratch_bytes", bundle, int64_t(-1),
+      [](const Bundle &b) { return static_cast<int64_t>(b.scratchBytes()); });
 }
 
 int nsa_bundle_output_shapes(const nsa_bundle *bundle, const nsa_tensor *inputs,
                              int n_inputs, nsa_tensor *outputs, int n_outputs) {
   return guarded("nsa_bundle_output_shapes", [&]() -> int {
     const char *fn = "nsa_bundle_output_shapes";
-    if (!bundle || !bundle->bundle)
-      return fail(NSA_ERROR_INVALID_ARGUMENT,
-                  std::string(fn) + ": bundle is NULL");
+    const Bundle *b = bundleOf(bundle, fn);
+    if (!b)
+      return NSA_ERROR_INVALID_ARGUMENT;
     int status = NSA_OK;
     if (!checkTensorArray(fn, "inputs", inputs, n_inputs, status) ||
         !checkTensorArray(fn, "outputs", outputs, n_outputs, status))
       return status;
-    const Manifest &m = bundle->bundle->manifest();
+    const Manifest &m = b->manifest();
     if (static_cast<size_t>(n_outputs) != m.outputs.size())
       return fail(NSA_ERROR_INVALID_ARGUMENT,
                   std::string(fn) + ": the bundle has " +
@@ -289,7 +277,7 @@ int nsa_bundle_output_shapes(const nsa_bundle *bundle, const nsa_tensor *inputs,
     std::vector<TensorRef> refs = toRefs(inputs, n_inputs, false);
     std::vector<std::vector<int64_t>> shapes;
     Error error;
-    if (!bundle->bundle->outputShapes(refs.data(), refs.size(), shapes, error))
+    if (!b->outputShapes(refs.data(), refs.size(), shapes, error))
       return fromError(error);
     for (int j = 0; j < n_outputs; ++j) {
       nsa_tensor &t = outputs[j];
@@ -312,9 +300,9 @@ int nsa_bundle_run(nsa_bundle *bundle, const nsa_tensor *inputs, int n_inputs,
                    const nsa_tensor *outputs, int n_outputs, void *stream) {
   return guarded("nsa_bundle_run", [&]() -> int {
     const char *fn = "nsa_bundle_run";
-    if (!bundle || !bundle->bundle)
-      return fail(NSA_ERROR_INVALID_ARGUMENT,
-                  std::string(fn) + ": bundle is NULL");
+    Bundle *b = bundleOf(bundle, fn);
+    if (!b)
+      return NSA_ERROR_INVALID_ARGUMENT;
     int status = NSA_OK;
     if (!checkTensorArray(fn, "inputs", inputs, n_inputs, status) ||
         !checkTensorArray(fn, "outputs", outputs, n_outputs, status))
@@ -322,8 +310,8 @@ int nsa_bundle_run(nsa_bundle *bundle, const nsa_tensor *inputs, int n_inputs,
     std::vector<TensorRef> in = toRefs(inputs, n_inputs, true);
     std::vector<TensorRef> out = toRefs(outputs, n_outputs, true);
     Error error;
-    if (!bundle->bundle->run(in.data(), in.size(), out.data(), out.size(),
-                             static_cast<CUstream_st *>(stream), error))
+    if (!b->run(in.data(), in.size(), out.data(), out.size(),
+                static_cast<CUstream_st *>(stream), error))
       return fromError(error);
     return succeed();
   });
@@ -331,41 +319,38 @@ int nsa_bundle_run(nsa_bundle *bundle, const nsa_tensor *inputs, int n_inputs,
 
 int nsa_tensor_init(nsa_tensor *tensor, void *data, int dtype, int rank,
                     const int64_t *shape) {
-  return guardedValue(
-      "nsa_tensor_init", static_cast<int>(NSA_ERROR_INTERNAL), [&]() -> int {
-        if (!tensor)
-          return fail(NSA_ERROR_INVALID_ARGUMENT,
-                      "nsa_tensor_init: tensor is NULL");
-        if (!isValidDType(dtype))
-          return fail(NSA_ERROR_INVALID_ARGUMENT,
-                      "nsa_tensor_init: invalid dtype " +
-                          std::to_string(dtype));
-        if (rank < 0 || rank > NSA_MAX_RANK)
-          return fail(NSA_ERROR_INVALID_ARGUMENT,
-                      "nsa_tensor_init: rank " + std::to_string(rank) +
-                          " is out of range (0 to " +
-                          std::to_string(NSA_MAX_RANK) + ")");
-        if (rank > 0 && !shape)
-          return fail(NSA_ERROR_INVALID_ARGUMENT,
-                      "nsa_tensor_init: shape is NULL");
-        nsa_tensor t{};
-        t.data = data;
-        t.dtype = dtype;
-        t.rank = rank;
-        int64_t stride = 1;
-        for (int d = rank - 1; d >= 0; --d) {
-          if (shape[d] < 0)
-            return fail(NSA_ERROR_INVALID_ARGUMENT,
-                        "nsa_tensor_init: dim " + std::to_string(d) + " is " +
-                            std::to_string(shape[d]));
-          t.shape[d] = shape[d];
-          t.strides[d] = stride;
-          stride = static_cast<int64_t>(static_cast<uint64_t>(stride) *
-                                        static_cast<uint64_t>(shape[d]));
-        }
-        *tensor = t;
-        return succeed();
-      });
+  return guarded("nsa_tensor_init", [&]() -> int {
+    if (!tensor)
+      return fail(NSA_ERROR_INVALID_ARGUMENT,
+                  "nsa_tensor_init: tensor is NULL");
+    if (!isValidDType(dtype))
+      return fail(NSA_ERROR_INVALID_ARGUMENT,
+                  "nsa_tensor_init: invalid dtype " + std::to_string(dtype));
+    if (rank < 0 || rank > NSA_MAX_RANK)
+      return fail(NSA_ERROR_INVALID_ARGUMENT,
+                  "nsa_tensor_init: rank " + std::to_string(rank) +
+                      " is out of range (0 to " + std::to_string(NSA_MAX_RANK) +
+                      ")");
+    if (rank > 0 && !shape)
+      return fail(NSA_ERROR_INVALID_ARGUMENT, "nsa_tensor_init: shape is NULL");
+    nsa_tensor t{};
+    t.data = data;
+    t.dtype = dtype;
+    t.rank = rank;
+    int64_t stride = 1;
+    for (int d = rank - 1; d >= 0; --d) {
+      if (shape[d] < 0)
+        return fail(NSA_ERROR_INVALID_ARGUMENT, "nsa_tensor_init: dim " +
+                                                    std::to_string(d) + " is " +
+                                                    std::to_string(shape[d]));
+      t.shape[d] = shape[d];
+      t.strides[d] = stride;
+      stride = static_cast<int64_t>(static_cast<uint64_t>(stride) *
+                                    static_cast<uint64_t>(shape[d]));
+    }
+    *tensor = t;
+    return succeed();
+  });
 }
 
 const char *nsa_dtype_name(int dtype) {

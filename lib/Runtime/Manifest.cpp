@@ -244,9 +244,8 @@ private:
         return fail(where + ": " + quote(name) +
                     " is not a valid symbol name (an identifier other than "
                     "floordiv, ceildiv, mod, max, min)");
-      for (const SymbolSource &other : m.symbols)
-        if (other.name == name)
-          return fail(where + ": symbol " + quote(name) + " is declared twice");
+      if (isDeclared(name))
+        return fail(where + ": symbol " + quote(name) + " is declared twice");
       SymbolSource source;
       source.name = name;
       m.symbols.push_back(source);
@@ -332,7 +331,8 @@ private:
         return fail(where + " needs a non-empty string \"name\"");
       spec.name = name->asString();
       where += " (" + quote(spec.name) + ")";
-      if (m.findTensor(spec.name) >= 0 || findIn(out, spec.name))
+      // `out` is one of m's lists, so this covers the tensors read so far.
+      if (m.findTensor(spec.name) >= 0)
         return fail(where + ": the tensor name " + quote(spec.name) +
                     " is used twice (inputs, outputs and buffers share one "
                     "namespace)");
@@ -360,14 +360,6 @@ private:
       out.push_back(std::move(spec));
     }
     return true;
-  }
-
-  static bool findIn(const std::vector<TensorSpec> &list,
-                     const std::string &name) {
-    for (const TensorSpec &spec : list)
-      if (spec.name == name)
-        return true;
-    return false;
   }
 
   bool readLaunches(const Value &root) {

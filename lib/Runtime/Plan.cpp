@@ -49,36 +49,37 @@ SymbolBindings emptyBindings(const Manifest &manifest) {
 /// Checks a caller tensor's dtype and rank against `spec`.
 bool checkHeader(const TensorSpec &spec, const TensorRef &t,
                  std::string &error) {
-  std::string prefix = describeTensor(spec);
+  // Messages only: not built on the per-run success path.
+  auto prefix = [&] { return describeTensor(spec); };
   if (!isValidDType(static_cast<int>(t.dtype))) {
-    error = prefix + ": invalid dtype value " +
+    error = prefix() + ": invalid dtype value " +
             std::to_string(static_cast<int>(t.dtype)) +
             " (the bundle expects " + dtypeName(spec.dtype) + ")";
     return false;
   }
   if (t.dtype != spec.dtype) {
-    error = prefix + ": dtype is " + dtypeName(t.dtype) +
+    error = prefix() + ": dtype is " + dtypeName(t.dtype) +
             " but the bundle expects " + dtypeName(spec.dtype);
     return false;
   }
   if (t.rank < 0 || t.rank > kMaxRank) {
-    error = prefix + ": rank " + std::to_string(t.rank) +
+    error = prefix() + ": rank " + std::to_string(t.rank) +
             " is out of range (0 to " + std::to_string(kMaxRank) + ")";
     return false;
   }
   if (t.rank != spec.rank()) {
-    error = prefix + ": rank is " + std::to_string(t.rank) +
+    error = prefix() + ": rank is " + std::to_string(t.rank) +
             " but the bundle expects rank " + std::to_string(spec.rank()) +
             " " + spec.describeShape();
     return false;
   }
   if (t.rank > 0 && !t.shape) {
-    error = prefix + ": the shape pointer is null";
+    error = prefix() + ": the shape pointer is null";
     return false;
   }
   for (int d = 0; d < t.rank; ++d)
     if (t.shape[d] < 0) {
-      error = prefix + ": dim " + std::to_string(d) + " is " +
+      error = prefix() + ": dim " + std::to_string(d) + " is " +
               std::to_string(t.shape[d]) + "; extents must not be negative";
       return false;
     }
@@ -90,11 +91,13 @@ bool checkExtent(const Manifest &manifest, const TensorSpec &spec, int dim,
                  int64_t actual, const SymbolBindings &bindings,
                  std::string &error) {
   const SizeExpr &expected = spec.shape[dim];
-  std::string prefix = describeTensor(spec) + ": dim " + std::to_string(dim);
+  auto prefix = [&] {
+    return describeTensor(spec) + ": dim " + std::to_string(dim);
+  };
   int64_t value;
   std::string evalError;
   if (!expected.evaluate(bindings, value, evalError)) {
-    error = prefix + ": " + evalError;
+    error = prefix() + ": " + evalError;
     return false;
   }
   if (actual == value)
@@ -106,13 +109,13 @@ bool checkExtent(const Manifest &manifest, const TensorSpec &spec, int dim,
     for (const SymbolSource &s : manifest.symbols)
       if (s.name == symbol && s.input >= 0)
         source = " from " + quote(manifest.inputs[s.input].name);
-    error = prefix + " is " + std::to_string(actual) + " but " + symbol +
+    error = prefix() + " is " + std::to_string(actual) + " but " + symbol +
             " = " + std::to_string(value) + source;
   } else if (expected.isConstant(&constant)) {
-    error = prefix + " is " + std::to_string(actual) +
+    error = prefix() + " is " + std::to_string(actual) +
             " but the bundle expects " + std::to_string(value);
   } else {
-    error = prefix + " is " + std::to_string(actual) + " but " +
+    error = prefix() + " is " + std::to_string(actual) + " but " +
             quote(expected.text()) + " = " + std::to_string(value) + " (" +
             describeBindings(manifest, bindings) + ")";
   }
@@ -159,21 +162,22 @@ bool sizeInBytes(const std::vector<int64_t> &shape, DType dtype,
 bool checkStorage(const TensorSpec &spec, const TensorRef &t,
                   const std::vector<int64_t> &shape, int64_t &bytes,
                   std::string &error) {
-  std::string prefix = describeTensor(spec);
+  auto prefix = [&] { return describeTensor(spec); };
   int64_t elements;
   if (!sizeInBytes(shape, spec.dtype, elements, bytes)) {
-    error = prefix + ": its size " + formatShape(shape) + " overflows 64 bits";
+    error =
+        prefix() + ": its size " + formatShape(shape) + " overflows 64 bits";
     return false;
   }
   if (elements == 0)
     return true; // nothing is read or written: any pointer and strides
   if (!t.data) {
-    error = prefix + ": the data pointer is null";
+    error = prefix() + ": the data pointer is null";
     return false;
   }
   uintptr_t address = reinterpret_cast<uintptr_t>(t.data);
   if (address % static_cast<uintptr_t>(dtypeSize(spec.dtype)) != 0) {
-    error = prefix + ": the data pointer " + hexAddress(t.data) +
+    error = prefix() + ": the data pointer " + hexAddress(t.data) +
             " is not aligned to its " + std::to_string(dtypeSize(spec.dtype)) +
             "-byte elements";
     return false;
@@ -184,7 +188,7 @@ bool checkStorage(const TensorSpec &spec, const TensorRef &t,
   for (size_t d = 0; d < shape.size(); ++d) {
     // An extent-1 dimension is never stepped over: any stride will do.
     if (shape[d] != 1 && t.strides[d] != expected[d]) {
-      error = prefix + ": not contiguous: strides " +
+      error = prefix() + ": not contiguous: strides " +
               formatShape(t.strides, shape.size()) + " but a row-major " +
               formatShape(shape) + " tensor has strides " +
               formatShape(expected) + " (in elements)";
@@ -371,7 +375,7 @@ bool makePlan(const Manifest &manifest, const TensorRef *inputs,
   static const char *const kAxis[3] = {"x", "y", "z"};
   for (size_t l = 0; l < manifest.launches.size(); ++l) {
     const LaunchSpec &spec = manifest.launches[l];
-    std::string where = manifest.describeLaunch(l);
+    auto where = [&] { return manifest.describeLaunch(l); };
     PlannedLaunch launch;
     launch.launch = l;
     int64_t threads = 1;
@@ -379,22 +383,22 @@ bool makePlan(const Manifest &manifest, const TensorRef *inputs,
       int64_t grid, block;
       std::string evalError;
       if (!spec.grid[d].evaluate(result.symbols, grid, evalError)) {
-        error = where + ": grid " + kAxis[d] + ": " + evalError;
+        error = where() + ": grid " + kAxis[d] + ": " + evalError;
         return false;
       }
       if (!spec.block[d].evaluate(result.symbols, block, evalError)) {
-        error = where + ": block " + kAxis[d] + ": " + evalError;
+        error = where() + ": block " + kAxis[d] + ": " + evalError;
         return false;
       }
       if (grid < 0 || grid > kMaxGrid[d]) {
-        error = where + ": grid " + kAxis[d] + " " +
+        error = where() + ": grid " + kAxis[d] + " " +
                 quote(spec.grid[d].text()) + " = " + std::to_string(grid) +
                 " is outside [0, " + std::to_string(kMaxGrid[d]) + "] (" +
                 describeBindings(manifest, result.symbols) + ")";
         return false;
       }
       if (block < 1 || block > kMaxBlock[d]) {
-        error = where + ": block " + kAxis[d] + " " +
+        error = where() + ": block " + kAxis[d] + " " +
                 quote(spec.block[d].text()) + " = " + std::to_string(block) +
                 " is outside [1, " + std::to_string(kMaxBlock[d]) + "] (" +
                 describeBindings(manifest, result.symbols) + ")";
@@ -407,7 +411,7 @@ bool makePlan(const Manifest &manifest, const TensorRef *inputs,
         launch.skipped = true;
     }
     if (threads > 1024) {
-      error = where + ": a block of " + std::to_string(launch.block[0]) +
+      error = where() + ": a block of " + std::to_string(launch.block[0]) +
               " x " + std::to_string(launch.block[1]) + " x " +
               std::to_string(launch.block[2]) + " = " +
               std::to_string(threads) + " threads exceeds 1024";
@@ -445,7 +449,7 @@ bool makePlan(const Manifest &manifest, const TensorRef *inputs,
           int64_t value;
           std::string evalError;
           if (!arg.value.evaluate(result.symbols, value, evalError)) {
-            error = where + ": arg " + std::to_string(a) + ": " + evalError;
+            error = where() + ": arg " + std::to_string(a) + ": " + evalError;
             return false;
           }
           launch.params.push_back(

@@ -47,6 +47,13 @@ bool check(CUresult result, const std::string &call, const std::string &what,
   return false;
 }
 
+/// check() for the per-run path: `describe()` builds `what` only on failure.
+template <typename Describe>
+bool checkLazily(CUresult result, const char *call, const Describe &describe,
+                 Error &error) {
+  return result == CUDA_SUCCESS || check(result, call, describe(), error);
+}
+
 /// Makes `context` current for the scope if no context is current; refuses
 /// a different current context (its pointers would not be ours).
 class ContextScope {
@@ -62,22 +69,25 @@ public:
   }
 
   /// With `evenOverAnother`, pushes `context` over a different current one
-  /// (for cleanup, which touches only the bundle's own objects).
-  bool enter(CUcontext context, const std::string &what, Error &error,
+  /// (for cleanup, which touches only the bundle's own objects). `what()`
+  /// names the operation in messages (built only on failure).
+  template <typename Describe>
+  bool enter(CUcontext context, const Describe &what, Error &error,
              bool evenOverAnother = false) {
     CUcontext current = nullptr;
-    if (!check(cuCtxGetCurrent(&current), "cuCtxGetCurrent", what, error))
+    if (!checkLazily(cuCtxGetCurrent(&current), "cuCtxGetCurrent", what, error))
       return false;
     if (current == context)
       return true;
     if (current && !evenOverAnother) {
       error.set(ErrorKind::Cuda,
-                what + ": the calling thread's current CUDA context is not "
-                       "the one the bundle was loaded in; make that context "
-                       "current (or load the bundle in this one)");
+                what() + ": the calling thread's current CUDA context is not "
+                         "the one the bundle was loaded in; make that context "
+                         "current (or load the bundle in this one)");
       return false;
     }
-    if (!check(cuCtxPushCurrent(context), "cuCtxPushCurrent", what, error))
+    if (!checkLazily(cuCtxPushCurrent(context), "cuCtxPushCurrent", what,
+                     error))
       return false;
     pushed_ = true;
     return true;
@@ -135,8 +145,9 @@ struct Bundle::Impl {
       return;
     Error ignored;
     ContextScope scope;
-    if (scope.enter(context, "unloading bundle", ignored,
-                    /*evenOverAnother=*/true)) {
+    if (scope.enter(
+            context, [] { return std::string("unloading bundle"); }, ignored,
+            /*evenOverAnother=*/true)) {
       if (haveLastRun)
         cuEventSynchronize(lastRun);
       if (lastRun)
@@ -407,13 +418,19 @@ struct Bundle::Impl {
           launch.grid[2], launch.block[0], launch.block[1], launch.block[2],
           launch.sharedMemoryBytes, stream, n ? paramPointers.data() : nullptr,
           nullptr);
-      if (!check(result, "cuLaunchKernel", describePlanned(launch), error))
+      if (!checkLazily(
+              result, "cuLaunchKernel", [&] { return describePlanned(launch); },
+              error))
         return false;
       ++lastLaunches;
       if (options.syncAfterEachLaunch &&
-          !check(cuStreamSynchronize(stream), "cuStreamSynchronize",
-                 "the stream after " + manifest.describeLaunch(launch.launch),
-                 error))
+          !checkLazily(
+              cuStreamSynchronize(stream), "cuStreamSynchronize",
+              [&] {
+                return "the stream after " +
+                       manifest.describeLaunch(launch.launch);
+              },
+              error))
         return false;
     }
     return true;
@@ -440,7 +457,8 @@ std::unique_ptr<Bundle> Bundle::load(const std::string &dir, Error &error,
   if (!impl.acquireContext(error))
     return nullptr;
   ContextScope scope;
-  if (!scope.enter(impl.context, "loading bundle '" + dir + "'", error))
+  if (!scope.enter(
+          impl.context, [&] { return "loading bundle '" + dir + "'"; }, error))
     return nullptr;
   if (!impl.loadModule(error) || !impl.prepareFunctions(error))
     return nullptr;
@@ -492,7 +510,9 @@ bool Bundle::run(const TensorRef *inputs, size_t numInputs,
     return false;
   }
   ContextScope scope;
-  if (!scope.enter(impl.context, "running bundle '" + impl.dir + "'", error))
+  if (!scope.enter(
+          impl.context, [&] { return "running bundle '" + impl.dir + "'"; },
+          error))
     return false;
   if (!impl.ensureScratch(impl.plan.scratchBytes, error))
     return false;
@@ -501,14 +521,16 @@ bool Bundle::run(const TensorRef *inputs, size_t numInputs,
   // not only when the handle differs: the per-thread default stream has one
   // handle for many streams. On the same stream this is a cheap no-op.
   if (impl.haveLastRun &&
-      !check(cuStreamWaitEvent(cuStream, impl.lastRun, 0), "cuStreamWaitEvent",
-             "the end of the previous run", error))
+      !checkLazily(
+          cuStreamWaitEvent(cuStream, impl.lastRun, 0), "cuStreamWaitEvent",
+          [] { return std::string("the end of the previous run"); }, error))
     return false;
   bool ok = impl.launchAll(cuStream, error);
   // Record even after a failed launch: earlier launches may use the scratch.
   Error recordError;
-  if (check(cuEventRecord(impl.lastRun, cuStream), "cuEventRecord",
-            "the end of the run", recordError)) {
+  if (checkLazily(
+          cuEventRecord(impl.lastRun, cuStream), "cuEventRecord",
+          [] { return std::string("the end of the run"); }, recordError)) {
     impl.haveLastRun = true;
   } else if (ok) {
     error = recordError;
