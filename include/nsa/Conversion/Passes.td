@@ -86,6 +86,20 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     registers (`max`, `sum` scalars and a `vector<ceil(Dv/32) x f32>`
     accumulator per lane). All heads of a fused tile read the same KV rows.
 
+    With f16 or bf16 inputs and head dims that are multiples of 16 (and
+    `tensor-cores` on, the default) the kernels use the tensor cores
+    instead: the work items are (tile, slab of 16 rows) pairs, one per warp
+    (`ceil(tiles * slabs / num_warps)` blocks). A warp loads its slab's
+    query fragments once, then for every 32 keys of each KV tile it stages
+    K and V in its own padded shared-memory tiles with `cp.async`
+    (`nvgpu.device_async_copy`, 16 bytes per copy, zero-filled past the
+    tile), loads B fragments with `nvgpu.ldmatrix` (transposed for V), and
+    computes S = Q K^T and O += P V with `mma.sync.m16n8k16` (`nvvm.mma.sync`,
+    f32 accumulation). The online softmax runs on the accumulator fragments
+    (exp2 domain; row max and sum reduced over the lane quad), and chunks
+    that no row of the slab can see are skipped. Other types and shapes
+    keep the CUDA-core kernel above.
+
     Captured tensors are read through `bufferization.to_buffer` and the
     results come back through `bufferization.to_tensor` of fresh buffers, so
     `one-shot-bufferize` can run afterwards. The pass refuses tile loops it
@@ -93,11 +107,17 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     `nsa.finalize_tile` result, tensor ops other than slices and element
     reads in the KV loop nest) with an error on the offending op.
   }];
+  let options = [
+    Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
+           "Use mma.sync tensor-core kernels where the types and head dims "
+           "allow">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"
+    "::mlir::vector::VectorDialect", "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::NVVM::NVVMDialect", "::mlir::LLVM::LLVMDialect"
   ];
 }
 

@@ -28,11 +28,15 @@
 #include "nsa/Conversion/Passes.h"
 #include "nsa/Dialect/NSA/IR/NSAOps.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -53,6 +57,15 @@ namespace {
 
 constexpr int64_t kWarpSize = 32;
 
+// Tensor-core kernels (mma.sync m16n8k16): a warp owns a slab of 16 tile
+// rows and walks the KV loop nest for it, staging 32 keys at a time in its
+// own shared-memory tiles with cp.async.
+constexpr int64_t kSlabRows = 16;
+constexpr int64_t kKeyChunk = 32;
+// Padding (elements) after each shared-memory row: rows 16 bytes apart
+// modulo 128, so ldmatrix's eight row reads hit distinct banks.
+constexpr int64_t kRowPad = 8;
+
 /// How a tensor.extract_slice of a captured tensor addresses its buffer:
 /// slice coordinate k is source dimension keptDims[k], at offsets[dim] + k.
 struct SliceInfo {
@@ -67,14 +80,19 @@ struct SliceInfo {
 /// registers, captured tensors to buffers).
 class TileLoopLowering {
 public:
-  TileLoopLowering(scf::ForallOp forall, int64_t numWarps)
-      : forall(forall), b(forall), loc(forall.getLoc()), numWarps(numWarps) {}
+  TileLoopLowering(scf::ForallOp forall, int64_t numWarps,
+                   bool allowTensorCores)
+      : forall(forall), b(forall), loc(forall.getLoc()), numWarps(numWarps),
+        allowTensorCores(allowTensorCores) {}
 
   LogicalResult run();
 
 private:
   LogicalResult checkStructure();
+  bool canUseTensorCores();
+  void mapInductionVars(Value linear);
   LogicalResult emitKernel(gpu::LaunchOp launch);
+  LogicalResult emitSlabKernel(gpu::LaunchOp launch);
   LogicalResult convertOps(Block::iterator begin, Block::iterator end);
   LogicalResult convertOp(Operation &op);
   LogicalResult recordSlice(tensor::ExtractSliceOp slice);
@@ -82,6 +100,21 @@ private:
   void emitAttend(AttendTileOp op);
   void emitFinalize(FinalizeTileOp op);
   void emitStore(tensor::ParallelInsertSliceOp insert);
+  // Tensor-core variants.
+  void emitAttendMma(AttendTileOp op);
+  void emitFinalizeMma(FinalizeTileOp op);
+  void emitStoreMma(tensor::ParallelInsertSliceOp insert);
+  /// Issues cp.async copies of keys [chunk, chunk + n) of `slice` into
+  /// `tile` (rows past n are zero-filled) and returns their group token.
+  Value stageChunk(const SliceInfo &slice, Value tile, int64_t dim,
+                   Value chunk, Value n);
+  /// D = A * B + C for one m16n8k16 step; A: 4, B: 2 vector<2xT> registers,
+  /// C: 4 f32.
+  SmallVector<Value> mma(ArrayRef<Value> a, ArrayRef<Value> bFrag,
+                         ArrayRef<Value> c);
+  Value ldmatrix(Value tile, Value rowIndex, Value colIndex, int64_t numTiles,
+                 bool transpose);
+  Value quadReduce(Value value, bool isMax);
 
   Value index(int64_t value) {
     return arith::ConstantIndexOp::create(b, loc, value);
@@ -116,6 +149,8 @@ private:
   OpBuilder b;
   Location loc;
   int64_t numWarps;
+  bool allowTensorCores;
+  bool tensorCores = false;
 
   InitTileStateOp init;
   FinalizeTileOp finalize;
@@ -127,6 +162,16 @@ private:
   // Per-row values inside the kernel.
   Value lane, row, head, queryChunk;
   int64_t headDim = 0, valueDim = 0;
+
+  // Tensor-core kernels: the slab's rows, this lane's two rows of it
+  // (lane / 4 and lane / 4 + 8) as (position, head, in range), the query
+  // fragments and the warp's shared-memory tiles.
+  Type inputType;
+  int64_t slabsPerTile = 0;
+  Value rowBase, tileRows;
+  Value rowPos[2], rowHead[2], rowValid[2];
+  SmallVector<Value> queryFrags;
+  Value keyTile, valueTile;
 };
 
 LogicalResult TileLoopLowering::checkStructure() {
@@ -184,6 +229,53 @@ LogicalResult TileLoopLowering::checkStructure() {
   return success();
 }
 
+/// A constant upper bound of a tile size: the size itself, or the smallest
+/// constant among the results of the affine.min that clamps it.
+static std::optional<int64_t> constantUpperBound(OpFoldResult size) {
+  if (std::optional<int64_t> constant = getConstantIntValue(size))
+    return constant;
+  auto min = dyn_cast<Value>(size) ? cast<Value>(size).getDefiningOp<affine::AffineMinOp>()
+                                   : affine::AffineMinOp();
+  if (!min)
+    return std::nullopt;
+  std::optional<int64_t> bound;
+  for (AffineExpr expr : min.getAffineMap().getResults())
+    if (auto constant = dyn_cast<AffineConstantExpr>(expr))
+      bound = bound ? std::min(*bound, constant.getValue()) : constant.getValue();
+  return bound;
+}
+
+bool TileLoopLowering::canUseTensorCores() {
+  if (!allowTensorCores)
+    return false;
+  // mma.sync takes 16-bit operands (f32 would need tf32, which loses the
+  // f32 accuracy contract); the fragments tile the head dims by 16.
+  inputType = getElementTypeOrSelf(init.getQuery().getType());
+  if (!inputType.isF16() && !inputType.isBF16())
+    return false;
+  if (headDim % 16 != 0 || valueDim % 16 != 0)
+    return false;
+  bool sameTypes = true;
+  forall.walk([&](AttendTileOp attend) {
+    for (Value operand : {attend.getKey(), attend.getValue()})
+      if (getElementTypeOrSelf(operand.getType()) != inputType)
+        sameTypes = false;
+  });
+  if (!sameTypes)
+    return false;
+  auto querySlice = init.getQuery().getDefiningOp<tensor::ExtractSliceOp>();
+  llvm::SmallBitVector dropped = querySlice.getDroppedDims();
+  int64_t positionDim = dropped.find_first_unset();
+  std::optional<int64_t> positions =
+      constantUpperBound(querySlice.getMixedSizes()[positionDim]);
+  if (!positions)
+    return false;
+  auto queryType = cast<RankedTensorType>(init.getQuery().getType());
+  slabsPerTile =
+      llvm::divideCeil(*positions * queryType.getDimSize(1), kSlabRows);
+  return true;
+}
+
 LogicalResult TileLoopLowering::run() {
   if (failed(checkStructure()))
     return failure();
@@ -226,14 +318,26 @@ LogicalResult TileLoopLowering::run() {
   for (Value bound : bounds)
     blocks = arith::MulIOp::create(b, loc, blocks, bound);
   Value one = index(1);
+  tensorCores = canUseTensorCores();
+  Value sharedBytes;
+  if (tensorCores) {
+    // One warp per (tile, slab) work item.
+    Value items = arith::MulIOp::create(b, loc, blocks, index(slabsPerTile));
+    blocks = arith::CeilDivUIOp::create(b, loc, items, index(numWarps));
+    int64_t bytes = numWarps * kKeyChunk *
+                    (headDim + valueDim + 2 * kRowPad) *
+                    (inputType.getIntOrFloatBitWidth() / 8);
+    sharedBytes = arith::ConstantIntOp::create(b, loc, b.getI32Type(), bytes);
+  }
   auto launch = gpu::LaunchOp::create(b, loc, blocks, one, one,
-                                      index(numWarps * kWarpSize), one, one);
+                                      index(numWarps * kWarpSize), one, one,
+                                      sharedBytes);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToEnd(&launch.getBody().front());
     gpu::TerminatorOp::create(b, loc);
     b.setInsertionPointToStart(&launch.getBody().front());
-    if (failed(emitKernel(launch)))
+    if (failed(tensorCores ? emitSlabKernel(launch) : emitKernel(launch)))
       return failure();
   }
   forall.replaceAllUsesWith(results);
@@ -241,10 +345,10 @@ LogicalResult TileLoopLowering::run() {
   return success();
 }
 
-LogicalResult TileLoopLowering::emitKernel(gpu::LaunchOp launch) {
-  // Delinearize the block id, the loop's last dimension fastest.
+void TileLoopLowering::mapInductionVars(Value linear) {
+  // Delinearize, the loop's last dimension fastest.
   SmallVector<Value> ivs = forall.getInductionVars();
-  Value rest = launch.getBlockIds().x;
+  Value rest = linear;
   for (int64_t dim = forall.getRank() - 1; dim >= 0; --dim) {
     if (dim == 0) {
       map.map(ivs[dim], rest);
@@ -253,6 +357,10 @@ LogicalResult TileLoopLowering::emitKernel(gpu::LaunchOp launch) {
     map.map(ivs[dim], arith::RemUIOp::create(b, loc, rest, bounds[dim]));
     rest = arith::DivUIOp::create(b, loc, rest, bounds[dim]);
   }
+}
+
+LogicalResult TileLoopLowering::emitKernel(gpu::LaunchOp launch) {
+  mapInductionVars(launch.getBlockIds().x);
 
   // Per-tile prologue: everything before the tile state (positions, block
   // ranges, slices) is computed once per block.
@@ -308,8 +416,14 @@ LogicalResult TileLoopLowering::convertOps(Block::iterator begin,
 
 Type TileLoopLowering::stateType(Type tensorType) const {
   auto type = cast<RankedTensorType>(tensorType);
+  auto f32Type = Float32Type::get(type.getContext());
+  if (tensorCores) {
+    // Per lane: max and sum of its two rows; the accumulator fragments of
+    // Dv / 8 n-tiles, 4 values each.
+    return VectorType::get({type.getRank() == 2 ? 2 : valueDim / 2}, f32Type);
+  }
   if (type.getRank() == 2)
-    return Float32Type::get(type.getContext());
+    return f32Type;
   return VectorType::get({static_cast<int64_t>(llvm::divideCeil(valueDim, kWarpSize))},
                          Float32Type::get(type.getContext()));
 }
@@ -357,7 +471,10 @@ LogicalResult TileLoopLowering::convertOp(Operation &op) {
     if (attend.getQuery() != init.getQuery())
       return attend.emitOpError()
              << "must attend with the query tile of its nsa.init_tile_state";
-    emitAttend(attend);
+    if (tensorCores)
+      emitAttendMma(attend);
+    else
+      emitAttend(attend);
     return success();
   }
 
@@ -622,6 +739,534 @@ void TileLoopLowering::emitStore(tensor::ParallelInsertSliceOp insert) {
   }
 }
 
+//===----------------------------------------------------------------------===//
+// Tensor-core kernels
+//===----------------------------------------------------------------------===//
+
+LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
+  Value threadId = launch.getThreadIds().x;
+  Value warp = arith::DivUIOp::create(b, loc, threadId, index(kWarpSize));
+  lane = arith::RemUIOp::create(b, loc, threadId, index(kWarpSize));
+  Value item = add(arith::MulIOp::create(b, loc, launch.getBlockIds().x,
+                                         index(numWarps)),
+                   warp);
+  Value iteration = arith::DivUIOp::create(b, loc, item, index(slabsPerTile));
+  Value slab = arith::RemUIOp::create(b, loc, item, index(slabsPerTile));
+  Value iterations = index(1);
+  for (Value bound : bounds)
+    iterations = arith::MulIOp::create(b, loc, iterations, bound);
+
+  // Warps are independent (own rows, own shared-memory tiles), so a warp
+  // without work just skips; all branches below are warp-uniform.
+  OpBuilder::InsertionGuard guard(b);
+  auto ifItem = scf::IfOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, iteration,
+                            iterations),
+      /*withElseRegion=*/false);
+  b.setInsertionPointToStart(&ifItem.getThenRegion().front());
+  mapInductionVars(iteration);
+  Block *body = forall.getBody();
+  if (failed(convertOps(body->begin(), Block::iterator(init))))
+    return failure();
+
+  const SliceInfo &query = slices.lookup(init.getQuery());
+  int64_t heads = cast<RankedTensorType>(init.getQuery().getType()).getDimSize(1);
+  tileRows = arith::MulIOp::create(b, loc, query.sizes[query.keptDims[0]],
+                                   index(heads));
+  rowBase = arith::MulIOp::create(b, loc, slab, index(kSlabRows));
+  auto ifRows = scf::IfOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, rowBase,
+                            tileRows),
+      /*withElseRegion=*/false);
+  b.setInsertionPointToStart(&ifRows.getThenRegion().front());
+
+  // This lane's rows; rows past the tile compute on a copy of the slab's
+  // first row and are never stored.
+  Value quad = arith::DivUIOp::create(b, loc, lane, index(4));
+  for (int i = 0; i < 2; ++i) {
+    Value rowId = add(rowBase, add(quad, index(8 * i)));
+    rowValid[i] = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                        rowId, tileRows);
+    rowId = arith::SelectOp::create(b, loc, rowValid[i], rowId, rowBase);
+    rowPos[i] = arith::DivUIOp::create(b, loc, rowId, index(heads));
+    rowHead[i] = arith::RemUIOp::create(b, loc, rowId, index(heads));
+  }
+
+  // Query A fragments, one set of 4 registers per 16 head dims.
+  Value pair = arith::MulIOp::create(
+      b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
+  auto pairType = VectorType::get({2}, inputType);
+  queryFrags.clear();
+  for (int64_t k = 0; k < headDim / 16; ++k) {
+    for (auto [rowSel, colOffset] :
+         {std::pair{0, 0}, std::pair{1, 0}, std::pair{0, 8}, std::pair{1, 8}}) {
+      SmallVector<Value> indices(query.offsets);
+      indices[query.keptDims[0]] =
+          add(indices[query.keptDims[0]], rowPos[rowSel]);
+      indices[query.keptDims[1]] =
+          add(indices[query.keptDims[1]], rowHead[rowSel]);
+      indices[query.keptDims[2]] = add(indices[query.keptDims[2]],
+                                       add(pair, index(16 * k + colOffset)));
+      queryFrags.push_back(
+          vector::LoadOp::create(b, loc, pairType, query.buffer, indices));
+    }
+  }
+
+  // The warp's shared-memory tiles: [32 keys][Dk + pad] and [32][Dv + pad].
+  auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
+                                              gpu::AddressSpace::Workgroup);
+  int64_t elementBytes = inputType.getIntOrFloatBitWidth() / 8;
+  int64_t keyBytes = kKeyChunk * (headDim + kRowPad) * elementBytes;
+  int64_t warpBytes = keyBytes + kKeyChunk * (valueDim + kRowPad) * elementBytes;
+  Value shared = gpu::DynamicSharedMemoryOp::create(
+      b, loc,
+      MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                      MemRefLayoutAttrInterface(), workgroup));
+  Value warpShift = arith::MulIOp::create(b, loc, warp, index(warpBytes));
+  keyTile = memref::ViewOp::create(
+      b, loc,
+      MemRefType::get({kKeyChunk, headDim + kRowPad}, inputType,
+                      MemRefLayoutAttrInterface(), workgroup),
+      shared, warpShift, ValueRange());
+  valueTile = memref::ViewOp::create(
+      b, loc,
+      MemRefType::get({kKeyChunk, valueDim + kRowPad}, inputType,
+                      MemRefLayoutAttrInterface(), workgroup),
+      shared, add(warpShift, index(keyBytes)), ValueRange());
+
+  // nsa.init_tile_state: max -inf, sum 0, acc 0.
+  auto zeros = [&](Type type) {
+    return arith::ConstantOp::create(
+        b, loc, type,
+        DenseElementsAttr::get(cast<ShapedType>(type), b.getF32FloatAttr(0.0)));
+  };
+  auto rowStateType = VectorType::get({2}, b.getF32Type());
+  map.map(init.getMax(),
+          arith::ConstantOp::create(
+              b, loc, rowStateType,
+              DenseElementsAttr::get(
+                  rowStateType,
+                  b.getF32FloatAttr(-std::numeric_limits<double>::infinity()))));
+  map.map(init.getSum(), zeros(rowStateType));
+  map.map(init.getAcc(),
+          zeros(VectorType::get({valueDim / 2}, b.getF32Type())));
+
+  if (failed(convertOps(std::next(Block::iterator(init)),
+                        Block::iterator(finalize))))
+    return failure();
+  emitFinalizeMma(finalize);
+  for (Operation &op : forall.getTerminator().getYieldingOps())
+    emitStoreMma(cast<tensor::ParallelInsertSliceOp>(op));
+  return success();
+}
+
+Value TileLoopLowering::stageChunk(const SliceInfo &slice, Value tile,
+                                   int64_t dim, Value chunk, Value n) {
+  // Each row is dim / 8 copies of 16 bytes; the warp's lanes take
+  // consecutive copies, so a row is read by consecutive lanes (coalesced).
+  int64_t segments = dim / 8;
+  int64_t copies = kKeyChunk * segments;
+  auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
+  SmallVector<Value> tokens;
+  for (int64_t i = 0; i < llvm::divideCeil(copies, kWarpSize); ++i) {
+    Value copy = add(lane, index(i * kWarpSize));
+    Value rowInTile = arith::DivUIOp::create(b, loc, copy, index(segments));
+    Value column = arith::MulIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, copy, index(segments)),
+        index(8));
+    // Rows past the chunk (and copies past the tile) read nothing and
+    // zero-fill, from a clamped in-bounds address.
+    Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                        rowInTile, n);
+    Value sourceRow = arith::SelectOp::create(b, loc, valid, rowInTile, index(0));
+    Value tileRow = arith::MinUIOp::create(b, loc, rowInTile,
+                                           index(kKeyChunk - 1));
+    SmallVector<Value> indices(slice.offsets);
+    indices[slice.keptDims[0]] =
+        add(indices[slice.keptDims[0]], add(chunk, sourceRow));
+    indices[slice.keptDims[1]] = add(indices[slice.keptDims[1]], column);
+    Value sourceElements =
+        arith::SelectOp::create(b, loc, valid, index(8), index(0));
+    if (copies % kWarpSize != 0) {
+      Value inTile = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           copy, index(copies));
+      sourceElements = arith::SelectOp::create(
+          b, loc, inTile, sourceElements, index(0));
+    }
+    tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
+        b, loc, tokenType, tile, ValueRange{tileRow, column}, slice.buffer,
+        indices, b.getIndexAttr(8), sourceElements, b.getUnitAttr()));
+  }
+  return nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, tokens);
+}
+
+Value TileLoopLowering::ldmatrix(Value tile, Value rowIndex, Value colIndex,
+                                 int64_t numTiles, bool transpose) {
+  auto type = VectorType::get({numTiles, 2}, inputType);
+  return nvgpu::LdMatrixOp::create(b, loc, type, tile,
+                                   ValueRange{rowIndex, colIndex}, transpose,
+                                   numTiles);
+}
+
+SmallVector<Value> TileLoopLowering::mma(ArrayRef<Value> a,
+                                         ArrayRef<Value> bFrag,
+                                         ArrayRef<Value> c) {
+  // bf16 operands go to NVVM packed as i32 (nvgpu.mma.sync cannot type
+  // bf16 in MLIR 22); f16 ones as vector<2xf16>.
+  bool isBF16 = inputType.isBF16();
+  auto operand = [&](Value pairValue) -> Value {
+    if (!isBF16)
+      return pairValue;
+    Value packed = vector::BitCastOp::create(
+        b, loc, VectorType::get({1}, b.getI32Type()), pairValue);
+    return vector::ExtractOp::create(b, loc, packed, 0);
+  };
+  SmallVector<Value> aOps, bOps;
+  for (Value value : a)
+    aOps.push_back(operand(value));
+  for (Value value : bFrag)
+    bOps.push_back(operand(value));
+  Type f32 = b.getF32Type();
+  auto resultType =
+      LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
+  NVVM::MMATypes ptxType = isBF16 ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+  auto op = NVVM::MmaOp::create(
+      b, loc, resultType, aOps, bOps, c, ArrayRef<int64_t>{16, 8, 16},
+      std::nullopt, std::nullopt,
+      std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  SmallVector<Value> d;
+  for (int64_t i = 0; i < 4; ++i)
+    d.push_back(LLVM::ExtractValueOp::create(b, loc, op.getRes(), i));
+  return d;
+}
+
+Value TileLoopLowering::quadReduce(Value value, bool isMax) {
+  // The 4 lanes of a quad hold the columns of the same two rows.
+  for (int64_t offset : {1, 2}) {
+    Value other = gpu::ShuffleOp::create(b, loc, value, offset, kWarpSize,
+                                         gpu::ShuffleMode::XOR)
+                      .getShuffleResult();
+    value = isMax ? arith::MaximumFOp::create(b, loc, value, other).getResult()
+                  : arith::AddFOp::create(b, loc, value, other).getResult();
+  }
+  return value;
+}
+
+void TileLoopLowering::emitAttendMma(AttendTileOp op) {
+  const SliceInfo &key = slices.lookup(op.getKey());
+  const SliceInfo &value = slices.lookup(op.getValue());
+  Value count = key.sizes[key.keptDims[0]];
+  Value queryPos = map.lookupOrDefault(op.getQueryPos());
+  Value keyPos = map.lookupOrDefault(op.getKeyPos());
+  int64_t stride = op.getKeyStrideAttr().getInt();
+  int64_t offset = op.getKeyOffsetAttr().getInt();
+  std::optional<int64_t> window;
+  if (IntegerAttr windowAttr = op.getWindowAttr())
+    window = windowAttr.getInt();
+  // Scores in the log2 domain: exp(s - m) = exp2(s * log2e - m * log2e).
+  double scaleLog2 = op.getScale().convertToDouble() * M_LOG2E;
+  double negInf = -std::numeric_limits<double>::infinity();
+  int64_t heads = cast<RankedTensorType>(init.getQuery().getType()).getDimSize(1);
+
+  auto keyToken = [&](Value keyRow) {
+    return add(arith::MulIOp::create(b, loc, add(keyPos, keyRow), index(stride)),
+               index(offset));
+  };
+  Value queryToken[2] = {add(queryPos, rowPos[0]), add(queryPos, rowPos[1])};
+  Value lastRow = arith::MinUIOp::create(b, loc, add(rowBase, index(kSlabRows - 1)),
+                                         arith::SubIOp::create(b, loc, tileRows, index(1)));
+  Value slabFirstToken =
+      add(queryPos, arith::DivUIOp::create(b, loc, rowBase, index(heads)));
+  Value slabLastToken =
+      add(queryPos, arith::DivUIOp::create(b, loc, lastRow, index(heads)));
+  Value pair = arith::MulIOp::create(
+      b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
+  Value lane8 = arith::RemUIOp::create(b, loc, lane, index(8));
+  Value laneOctet = arith::DivUIOp::create(b, loc, lane, index(8));
+
+  SmallVector<Value> state;
+  for (Value operand : op.getState())
+    state.push_back(map.lookup(operand));
+  auto chunkLoop =
+      scf::ForOp::create(b, loc, index(0), count, index(kKeyChunk), state);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(chunkLoop.getBody());
+    Value chunk = chunkLoop.getInductionVar();
+    ValueRange current = chunkLoop.getRegionIterArgs();
+    Value n = arith::MinUIOp::create(
+        b, loc, index(kKeyChunk), arith::SubIOp::create(b, loc, count, chunk));
+    // Skip a chunk no row of the slab can see (causal or window).
+    Value firstKey = keyToken(chunk);
+    Value lastKey =
+        keyToken(arith::SubIOp::create(b, loc, add(chunk, n), index(1)));
+    Value needed = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                         firstKey, slabLastToken);
+    if (window)
+      needed = arith::AndIOp::create(
+          b, loc, needed,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                add(lastKey, index(*window)), slabFirstToken));
+    auto ifNeeded = scf::IfOp::create(b, loc, TypeRange(current), needed,
+                                      /*withElseRegion=*/true);
+    b.setInsertionPointToStart(&ifNeeded.getElseRegion().front());
+    scf::YieldOp::create(b, loc, current);
+    b.setInsertionPointToStart(&ifNeeded.getThenRegion().front());
+
+    Value fullMask = arith::ConstantIntOp::create(b, loc, b.getI32Type(), -1);
+    // The previous chunk's fragments are all read before the tiles are
+    // overwritten.
+    NVVM::SyncWarpOp::create(b, loc, fullMask);
+    Value keyGroup = stageChunk(key, keyTile, headDim, chunk, n);
+    Value valueGroup = stageChunk(value, valueTile, valueDim, chunk, n);
+    nvgpu::DeviceAsyncWaitOp::create(b, loc, keyGroup, b.getI32IntegerAttr(1));
+    NVVM::SyncWarpOp::create(b, loc, fullMask);
+
+    // S = Q K^T: 32 keys as 4 n-tiles of 8; B fragments by ldmatrix from
+    // the key tile (rows = keys), two k-steps per x4 load.
+    constexpr int64_t keyTiles = kKeyChunk / 8;
+    int64_t kSteps = headDim / 16;
+    Value zero = f32(0.0);
+    SmallVector<SmallVector<Value>> scores(keyTiles);
+    for (int64_t j = 0; j < keyTiles; ++j) {
+      SmallVector<Value> c(4, zero);
+      Value tileRow = add(lane8, index(8 * j));
+      for (int64_t k = 0; k < kSteps; k += 2) {
+        bool twoSteps = k + 1 < kSteps;
+        Value col = add(arith::MulIOp::create(
+                            b, loc,
+                            twoSteps ? laneOctet
+                                     : arith::RemUIOp::create(b, loc, laneOctet,
+                                                              index(2)),
+                            index(8)),
+                        index(16 * k));
+        Value frag = ldmatrix(keyTile, tileRow, col, twoSteps ? 4 : 2,
+                              /*transpose=*/false);
+        auto part = [&](int64_t i) {
+          return vector::ExtractOp::create(b, loc, frag, i).getResult();
+        };
+        c = mma(ArrayRef<Value>(queryFrags).slice(4 * k, 4), {part(0), part(1)},
+                c);
+        if (twoSteps)
+          c = mma(ArrayRef<Value>(queryFrags).slice(4 * (k + 1), 4),
+                  {part(2), part(3)}, c);
+      }
+      scores[j] = c;
+    }
+
+    // Mask, scale, and the online-softmax update for the lane's two rows.
+    Value maxOld[2], sumOld[2], rowMax[2];
+    for (int i = 0; i < 2; ++i) {
+      maxOld[i] = vector::ExtractOp::create(b, loc, current[0], i);
+      sumOld[i] = vector::ExtractOp::create(b, loc, current[1], i);
+      rowMax[i] = f32(negInf);
+    }
+    for (int64_t j = 0; j < keyTiles; ++j) {
+      for (int64_t e = 0; e < 4; ++e) {
+        int rowSel = e / 2;
+        Value column = add(pair, index(8 * j + e % 2));
+        Value token = keyToken(add(chunk, column));
+        Value visible = arith::AndIOp::create(
+            b, loc,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, column, n),
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, token,
+                                  queryToken[rowSel]));
+        if (window)
+          visible = arith::AndIOp::create(
+              b, loc, visible,
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                    add(token, index(*window)),
+                                    queryToken[rowSel]));
+        Value scaled =
+            arith::MulFOp::create(b, loc, scores[j][e], f32(scaleLog2));
+        scores[j][e] =
+            arith::SelectOp::create(b, loc, visible, scaled, f32(negInf));
+        rowMax[rowSel] =
+            arith::MaximumFOp::create(b, loc, rowMax[rowSel], scores[j][e]);
+      }
+    }
+    Value maxNew[2], alpha[2], sumNew[2], maxSafe[2];
+    for (int i = 0; i < 2; ++i) {
+      maxNew[i] = arith::MaximumFOp::create(b, loc, maxOld[i],
+                                            quadReduce(rowMax[i], true));
+      // A row that has seen nothing yet keeps max -inf; subtract 0 then, so
+      // exp2 gives 0 rather than NaN.
+      Value unseen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                           maxNew[i], f32(negInf));
+      maxSafe[i] = arith::SelectOp::create(b, loc, unseen, f32(0.0), maxNew[i]);
+      alpha[i] = math::Exp2Op::create(
+          b, loc, arith::SubFOp::create(b, loc, maxOld[i], maxSafe[i]));
+      sumNew[i] = arith::MulFOp::create(b, loc, sumOld[i], alpha[i]);
+    }
+    for (int64_t j = 0; j < keyTiles; ++j)
+      for (int64_t e = 0; e < 4; ++e) {
+        int rowSel = e / 2;
+        scores[j][e] = math::Exp2Op::create(
+            b, loc,
+            arith::SubFOp::create(b, loc, scores[j][e], maxSafe[rowSel]));
+        sumNew[rowSel] =
+            arith::AddFOp::create(b, loc, sumNew[rowSel], scores[j][e]);
+      }
+    SmallVector<Value> acc;
+    for (int64_t i = 0; i < valueDim / 2; ++i)
+      acc.push_back(arith::MulFOp::create(
+          b, loc, vector::ExtractOp::create(b, loc, current[2], i),
+          alpha[(i % 4) / 2]));
+
+    // O += P V: P's C fragments are A fragments of the next product
+    // (16 keys = n-tiles 2kk and 2kk+1); V fragments by transposing
+    // ldmatrix from the value tile, two dv n-tiles per x4 load.
+    nvgpu::DeviceAsyncWaitOp::create(b, loc, valueGroup, b.getI32IntegerAttr(0));
+    NVVM::SyncWarpOp::create(b, loc, fullMask);
+    auto pairF32Type = VectorType::get({2}, b.getF32Type());
+    auto pairType = VectorType::get({2}, inputType);
+    auto packP = [&](Value lo, Value hi) -> Value {
+      Value pairF32 =
+          vector::FromElementsOp::create(b, loc, pairF32Type, ValueRange{lo, hi});
+      return arith::TruncFOp::create(b, loc, pairType, pairF32);
+    };
+    Value vRowInStep = add(lane8, arith::MulIOp::create(
+                                      b, loc,
+                                      arith::RemUIOp::create(b, loc, laneOctet,
+                                                             index(2)),
+                                      index(8)));
+    Value vColInPair = arith::MulIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, lane, index(16)), index(8));
+    for (int64_t kk = 0; kk < keyTiles / 2; ++kk) {
+      SmallVector<Value> pFrag = {
+          packP(scores[2 * kk][0], scores[2 * kk][1]),
+          packP(scores[2 * kk][2], scores[2 * kk][3]),
+          packP(scores[2 * kk + 1][0], scores[2 * kk + 1][1]),
+          packP(scores[2 * kk + 1][2], scores[2 * kk + 1][3])};
+      Value tileRow = add(vRowInStep, index(16 * kk));
+      for (int64_t nd = 0; nd < valueDim / 16; ++nd) {
+        Value frag = ldmatrix(valueTile, tileRow,
+                              add(vColInPair, index(16 * nd)), 4,
+                              /*transpose=*/true);
+        for (int64_t half = 0; half < 2; ++half) {
+          int64_t nTile = 2 * nd + half;
+          SmallVector<Value> c(acc.begin() + 4 * nTile,
+                               acc.begin() + 4 * nTile + 4);
+          SmallVector<Value> d = mma(
+              pFrag,
+              {vector::ExtractOp::create(b, loc, frag, 2 * half),
+               vector::ExtractOp::create(b, loc, frag, 2 * half + 1)},
+              c);
+          std::copy(d.begin(), d.end(), acc.begin() + 4 * nTile);
+        }
+      }
+    }
+
+    auto rowStateType = VectorType::get({2}, b.getF32Type());
+    auto accType = VectorType::get({valueDim / 2}, b.getF32Type());
+    scf::YieldOp::create(
+        b, loc,
+        ValueRange{
+            vector::FromElementsOp::create(b, loc, rowStateType,
+                                           ValueRange{maxNew[0], maxNew[1]}),
+            vector::FromElementsOp::create(b, loc, rowStateType,
+                                           ValueRange{sumNew[0], sumNew[1]}),
+            vector::FromElementsOp::create(b, loc, accType, acc)});
+    b.setInsertionPointAfter(ifNeeded);
+    scf::YieldOp::create(b, loc, ifNeeded.getResults());
+  }
+  for (auto [result, newValue] :
+       llvm::zip(op.getResults(), chunkLoop.getResults()))
+    map.map(result, newValue);
+}
+
+void TileLoopLowering::emitFinalizeMma(FinalizeTileOp op) {
+  Value max = map.lookup(op.getMax()), sum = map.lookup(op.getSum()),
+        acc = map.lookup(op.getAcc());
+  Value inverse[2], lse[2];
+  for (int i = 0; i < 2; ++i) {
+    // Each lane summed its own columns: reduce over the quad.
+    Value rowSum = quadReduce(vector::ExtractOp::create(b, loc, sum, i), false);
+    Value seen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                       rowSum, f32(0.0));
+    inverse[i] = arith::SelectOp::create(
+        b, loc, seen, arith::DivFOp::create(b, loc, f32(1.0), rowSum),
+        f32(0.0));
+    // max is in the log2 domain.
+    Value rowMax = vector::ExtractOp::create(b, loc, max, i);
+    lse[i] = arith::SelectOp::create(
+        b, loc, seen,
+        arith::AddFOp::create(
+            b, loc, arith::MulFOp::create(b, loc, rowMax, f32(M_LN2)),
+            math::LogOp::create(b, loc, rowSum)),
+        f32(-std::numeric_limits<double>::infinity()));
+  }
+  SmallVector<Value> output;
+  for (int64_t i = 0; i < valueDim / 2; ++i)
+    output.push_back(arith::MulFOp::create(
+        b, loc, vector::ExtractOp::create(b, loc, acc, i),
+        inverse[(i % 4) / 2]));
+  map.map(op.getOutput(),
+          vector::FromElementsOp::create(
+              b, loc, VectorType::get({valueDim / 2}, b.getF32Type()), output));
+  map.map(op.getLse(), vector::FromElementsOp::create(
+                           b, loc, VectorType::get({2}, b.getF32Type()),
+                           ValueRange{lse[0], lse[1]}));
+}
+
+void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
+  Value buffer = outputBuffers.lookup(insert.getDest());
+  auto bufferType = cast<MemRefType>(buffer.getType());
+  Type elementType = bufferType.getElementType();
+  llvm::SmallBitVector dropped = insert.getDroppedDims();
+  SmallVector<int64_t> keptDims;
+  for (int64_t dim = 0; dim < bufferType.getRank(); ++dim)
+    if (!dropped.test(dim))
+      keptDims.push_back(dim);
+  SmallVector<Value> offsets;
+  for (OpFoldResult offset : insert.getMixedOffsets())
+    offsets.push_back(getValueOrCreateConstantIndexOp(b, loc, mapped(offset)));
+  Value source = map.lookup(insert.getSource());
+  Value pair = arith::MulIOp::create(
+      b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
+  Value quadLeader = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::eq, pair, index(0));
+
+  for (int i = 0; i < 2; ++i) {
+    SmallVector<Value> indices(offsets);
+    indices[keptDims[0]] = add(offsets[keptDims[0]], rowPos[i]);
+    indices[keptDims[1]] = add(offsets[keptDims[1]], rowHead[i]);
+    bool isLse = keptDims.size() == 2;
+    Value guard = isLse ? arith::AndIOp::create(b, loc, rowValid[i],
+                                                quadLeader).getResult()
+                        : rowValid[i];
+    auto ifOp = scf::IfOp::create(b, loc, guard, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard insertion(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    if (isLse) {
+      Value value = vector::ExtractOp::create(b, loc, source, i);
+      if (value.getType() != elementType)
+        value = arith::TruncFOp::create(b, loc, elementType, value);
+      memref::StoreOp::create(b, loc, value, buffer, indices);
+      continue;
+    }
+    // Lane holds columns pair, pair + 1 of each dv n-tile: one 2-element
+    // store per n-tile.
+    auto pairF32Type = VectorType::get({2}, b.getF32Type());
+    for (int64_t nTile = 0; nTile < valueDim / 8; ++nTile) {
+      Value values = vector::FromElementsOp::create(
+          b, loc, pairF32Type,
+          ValueRange{vector::ExtractOp::create(b, loc, source, 4 * nTile + 2 * i),
+                     vector::ExtractOp::create(b, loc, source,
+                                               4 * nTile + 2 * i + 1)});
+      if (!elementType.isF32())
+        values = arith::TruncFOp::create(
+            b, loc, VectorType::get({2}, elementType), values);
+      indices[keptDims[2]] = add(offsets[keptDims[2]], add(pair, index(8 * nTile)));
+      vector::StoreOp::create(b, loc, values, buffer, indices);
+    }
+  }
+}
+
 /// Whether `forall` is a tile loop: its body holds the tile state.
 bool isTileLoop(scf::ForallOp forall) {
   return llvm::any_of(forall.getBody()->getOperations(), [](Operation &op) {
@@ -640,7 +1285,7 @@ struct ConvertNSATileToGPUPass
     });
     for (scf::ForallOp forall : loops) {
       int64_t numWarps = TargetAttr::lookup(forall).getNumWarps();
-      if (failed(TileLoopLowering(forall, numWarps).run()))
+      if (failed(TileLoopLowering(forall, numWarps, tensorCores).run()))
         return signalPassFailure();
     }
   }

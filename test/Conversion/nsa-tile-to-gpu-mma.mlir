@@ -1,0 +1,111 @@
+// RUN: nsa-opt %s --nsa-tile --nsa-fuse-gqa-group --canonicalize --convert-nsa-tile-to-gpu -split-input-file | FileCheck %s
+// RUN: nsa-opt %s --nsa-tile --nsa-fuse-gqa-group --canonicalize --convert-nsa-tile-to-gpu=tensor-cores=false -split-input-file | FileCheck %s --check-prefix=NOMMA
+
+// With 16-bit inputs and head dims that are multiples of 16 the tile loops
+// become tensor-core kernels: one warp per (tile, 16-row slab), K and V
+// staged 32 keys at a time by cp.async into the warp's padded
+// shared-memory tiles, B fragments by ldmatrix (transposed for V), both
+// products on mma.sync m16n8k16 with f32 accumulators, and the online
+// softmax (exp2 domain) on the accumulator fragments.
+
+// Window, bf16, G = 4, Dk = 32, Dv = 16, 16 positions per tile: 64 rows =
+// 4 slabs per tile; 4 warps x 32 keys x ((32 + 8) + (16 + 8)) x 2 bytes of
+// shared memory = 16384.
+// CHECK-LABEL: func.func @window_bf16
+// CHECK:       %[[ITEMS:.*]] = arith.muli %{{.*}}, %c4{{.*}} : index
+// CHECK:       %[[BLOCKS:.*]] = arith.ceildivui %[[ITEMS]], %c4{{.*}} : index
+// CHECK:       gpu.launch blocks(%[[BID:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[BLOCKS]], {{.*}} threads({{.*}}) in (%{{.*}} = %c128{{.*}}, {{.*}}) dynamic_shared_memory_size %c16384_i32
+// The query fragments: pairs of bf16 per register, 2 k-steps x 4 registers.
+// CHECK-COUNT-8: vector.load %{{.*}} : memref<?x?x8x32xbf16>, vector<2xbf16>
+// CHECK:         %[[SMEM:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// CHECK:         %[[KT:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x40xbf16, #gpu.address_space<workgroup>>
+// CHECK:         %[[VT:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x24xbf16, #gpu.address_space<workgroup>>
+// The KV tile loop from nsa-tile, then 32-key chunks of each KV tile.
+// CHECK:         scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
+// CHECK:           scf.for {{.*}} step %c32{{.*}} iter_args({{.*}}) -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
+// A chunk no row of the slab sees is skipped.
+// CHECK:             scf.if %{{.*}} -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
+// CHECK:               nvvm.bar.warp.sync
+// CHECK:               nvgpu.device_async_copy %{{.*}}, %[[KT]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
+// CHECK:               %[[KG:.*]] = nvgpu.device_async_create_group
+// CHECK:               nvgpu.device_async_copy %{{.*}}, %[[VT]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
+// CHECK:               %[[VG:.*]] = nvgpu.device_async_create_group
+// CHECK:               nvgpu.device_async_wait %[[KG]] {numGroups = 1 : i32}
+// S = Q K^T: ldmatrix x4 gives the B fragments of two k-steps.
+// CHECK:               nvgpu.ldmatrix %[[KT]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<32x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// CHECK:               nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// Row max over the lane quad, then exp2.
+// CHECK:               gpu.shuffle  xor %{{.*}}, %c1_i32
+// CHECK:               gpu.shuffle  xor %{{.*}}, %c2_i32
+// CHECK:               math.exp2
+// O += P V, V fragments by transposing ldmatrix.
+// CHECK:               nvgpu.device_async_wait %[[VG]] {numGroups = 0 : i32}
+// CHECK:               arith.truncf %{{.*}} : vector<2xf32> to vector<2xbf16>
+// CHECK:               nvgpu.ldmatrix %[[VT]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = true} : memref<32x24xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// CHECK:               nvvm.mma.sync
+// CHECK-NOT:           gpu.shuffle
+// CHECK:               scf.yield
+// Finalize: the row sums reduced over the quad; pairs stored per lane.
+// CHECK:         gpu.shuffle  xor
+// CHECK:         math.log
+// CHECK:         vector.store %{{.*}}, %{{.*}} : memref<?x?x8x16xbf16>, vector<2xbf16>
+// NOMMA-LABEL: func.func @window_bf16
+// NOMMA-NOT:   nvvm.mma.sync
+// NOMMA-NOT:   dynamic_shared_memory_size
+// NOMMA:       gpu.launch
+// NOMMA-NOT:   nvvm.mma.sync
+module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64>} {
+func.func @window_bf16(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v: tensor<?x?x2x16xbf16>)
+    -> (tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>) {
+  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
+      : tensor<?x?x8x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x2x16xbf16>
+      -> tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
+  return %o, %l : tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
+}
+}
+
+// -----
+
+// Selected, f16, G = 2: one position per tile, so one slab of 2 rows; three
+// k-steps (Dk = 48), the last one from an x2 ldmatrix. f16 operands go to
+// mma.sync as vector<2xf16>.
+// CHECK-LABEL: func.func @selected_f16
+// CHECK:       arith.ceildivui %{{.*}}, %c4{{.*}} : index
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c20480_i32
+// CHECK:         scf.for
+// CHECK:           memref.load %{{.*}} : memref<?x?x2x4xi32>
+// CHECK:           nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = false} : memref<32x56xf16, #gpu.address_space<workgroup>> -> vector<4x2xf16>
+// CHECK:           nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// CHECK:           nvvm.mma.sync
+// CHECK:           nvgpu.ldmatrix %{{.*}} {numTiles = 2 : i32, transpose = false} : memref<32x56xf16, #gpu.address_space<workgroup>> -> vector<2x2xf16>
+// CHECK:           nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = true} : memref<32x24xf16, #gpu.address_space<workgroup>> -> vector<4x2xf16>
+// NOMMA-LABEL: func.func @selected_f16
+// NOMMA-NOT:   nvvm.mma.sync
+module {
+func.func @selected_f16(%q: tensor<?x?x4x48xf16>, %k: tensor<?x?x2x48xf16>, %v: tensor<?x?x2x16xf16>,
+                        %idx: tensor<?x?x2x4xi32>) -> (tensor<?x?x4x16xf16>, tensor<?x?x4xf32>) {
+  %o, %l = nsa.selected_attention %q, %k, %v, %idx {config = #nsa.config<top_n = 4>}
+      : tensor<?x?x4x48xf16>, tensor<?x?x2x48xf16>, tensor<?x?x2x16xf16>, tensor<?x?x2x4xi32>
+      -> tensor<?x?x4x16xf16>, tensor<?x?x4xf32>
+  return %o, %l : tensor<?x?x4x16xf16>, tensor<?x?x4xf32>
+}
+}
+
+// -----
+
+// f32 keeps the CUDA-core kernel (tensor cores would compute in tf32).
+// CHECK-LABEL: func.func @compressed_f32
+// CHECK-NOT:   nvvm.mma.sync
+// CHECK:       gpu.launch
+// CHECK-NOT:   dynamic_shared_memory_size
+// CHECK-NOT:   nvvm.mma.sync
+// CHECK:       return
+module {
+func.func @compressed_f32(%q: tensor<?x?x4x32xf32>, %kc: tensor<?x?x2x32xf32>, %vc: tensor<?x?x2x16xf32>)
+    -> (tensor<?x?x4x16xf32>, tensor<?x?x4xf32>) {
+  %o, %l = nsa.compressed_attention %q, %kc, %vc {config = #nsa.config<>}
+      : tensor<?x?x4x32xf32>, tensor<?x?x2x32xf32>, tensor<?x?x2x16xf32>
+      -> tensor<?x?x4x16xf32>, tensor<?x?x4xf32>
+  return %o, %l : tensor<?x?x4x16xf32>, tensor<?x?x4xf32>
+}
+}
