@@ -20,7 +20,7 @@ func.func @not_normalized(%q: tensor<1x8x4x16xf32>, %out: tensor<1x8x4x16xf32>) 
 // -----
 
 func.func @no_finalize(%q: tensor<1x8x4x16xf32>, %out: tensor<1x8x4x16xf32>) -> tensor<1x8x4x16xf32> {
-  // expected-error @+1 {{has no nsa.init_tile_state / nsa.finalize_tile in its body}}
+  // expected-error @+1 {{needs either nsa.init_tile_state and nsa.finalize_tile or a single nsa.probs_tile in its body}}
   %r = scf.forall (%t) in (8) shared_outs(%o = %out) -> (tensor<1x8x4x16xf32>) {
     %tile = tensor.extract_slice %q[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
         : tensor<1x8x4x16xf32> to tensor<1x4x16xf32>

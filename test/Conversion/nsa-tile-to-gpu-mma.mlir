@@ -109,3 +109,39 @@ func.func @compressed_f32(%q: tensor<?x?x4x32xf32>, %kc: tensor<?x?x2x32xf32>, %
   return %o, %l : tensor<?x?x4x16xf32>, tensor<?x?x4xf32>
 }
 }
+
+// -----
+
+// Compressed probabilities, bf16, G = 4, Dk = 32, 16 positions per tile:
+// the same slab kernel with a key tile only (4 warps x 32 x 40 x 2 bytes),
+// S = Q Kc^T on mma.sync, p = exp2(s * scale * log2e - lse * log2e) for
+// visible blocks, stored per lane as f32 pairs straight into the output; no
+// state is carried across chunks.
+// CHECK-LABEL: func.func @probs_bf16
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c10240_i32
+// CHECK:         memref.load %{{.*}} : memref<?x?x8xf32>
+// CHECK:         memref.load %{{.*}} : memref<?x?x8xf32>
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c32{{.*}} {
+// CHECK:           scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK:             nvgpu.device_async_copy
+// CHECK:             nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
+// CHECK:             nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = false} : memref<32x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// CHECK:             nvvm.mma.sync
+// CHECK:             math.exp2
+// CHECK-NOT:         nvgpu.ldmatrix
+// CHECK:           } else {
+// CHECK:           vector.store %{{.*}}, %{{.*}} : memref<?x?x8x?xf32>, vector<2xf32>
+// CHECK:           memref.store %{{.*}}, %{{.*}} : memref<?x?x8x?xf32>
+// NOMMA-LABEL: func.func @probs_bf16
+// NOMMA-NOT:   nvvm.mma.sync
+// NOMMA:       gpu.launch
+// NOMMA:         scf.for
+// NOMMA:           gpu.shuffle
+// NOMMA:           math.exp
+module attributes {nsa.target = #nsa.target<block_q = 16>} {
+func.func @probs_bf16(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf16>, %lse: tensor<?x?x8xf32>) -> tensor<?x?x8x?xf32> {
+  %p = nsa.compressed_probs %q, %kc, %lse {config = #nsa.config<>}
+      : tensor<?x?x8x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x8xf32> -> tensor<?x?x8x?xf32>
+  return %p : tensor<?x?x8x?xf32>
+}
+}

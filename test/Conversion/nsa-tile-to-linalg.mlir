@@ -178,3 +178,24 @@ func.func @finalize_f32(%m: tensor<8x1xf32>, %s: tensor<8x1xf32>, %a: tensor<8x1
   %o, %l = nsa.finalize_tile %m, %s, %a to f32 : tensor<8x1xf32>, tensor<8x1x16xf32>
   return %o, %l : tensor<8x1x16xf32>, tensor<8x1xf32>
 }
+
+// -----
+
+// nsa.probs_tile: the masked scaled scores of attend_tile (invisible keys
+// -inf), then p = exp(s - lse), with masked keys 0.
+// CHECK-LABEL: func.func @probs_tile
+// CHECK: %[[S:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%arg0, %arg1 : tensor<?x4x64xbf16>, tensor<?x64xbf16>)
+// CHECK: %[[M:.*]] = linalg.generic {{.*}} ins(%[[S]] : tensor<?x4x?xf32>)
+// CHECK:   arith.cmpi sle
+// CHECK:   arith.select
+// CHECK: linalg.generic {{.*}} ins(%[[M]], %arg2 : tensor<?x4x?xf32>, tensor<?x4xf32>)
+// CHECK:   %[[MASKED:.*]] = arith.cmpf oeq
+// CHECK:   %[[DIFF:.*]] = arith.subf
+// CHECK:   %[[EXP:.*]] = math.exp %[[DIFF]]
+// CHECK:   arith.select %[[MASKED]], %{{.*}}, %[[EXP]]
+func.func @probs_tile(%q: tensor<?x4x64xbf16>, %k: tensor<?x64xbf16>, %lse: tensor<?x4xf32>, %pos: index, %kpos: index) -> tensor<?x4x?xf32> {
+  %p = nsa.probs_tile %q, %k, %lse at(%pos, %kpos)
+      {scale = 0.125 : f64, key_stride = 16 : i64, key_offset = 31 : i64}
+      : tensor<?x4x64xbf16>, tensor<?x64xbf16>, tensor<?x4xf32> -> tensor<?x4x?xf32>
+  return %p : tensor<?x4x?xf32>
+}

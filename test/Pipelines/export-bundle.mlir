@@ -6,7 +6,10 @@
 // RUN: test -s %t.nsab/kernels.cubin
 
 // The window branch as a bundle: inputs and outputs with their symbolic
-// shapes, one launch of the tile kernel over B * ceil(T / 64) * H blocks.
+// shapes, one launch of the tensor-core tile kernel: one warp per (tile,
+// 16-row slab), B * ceil(T / 64) * H tiles of 64 positions x 4 heads = 16
+// slabs, 4 warps per block, 4 x 32 keys x (136 + 136) x 2 bytes of dynamic
+// shared memory.
 
 // CHECK:      "chip": "sm_90a"
 // CHECK:      "format": "nsa-bundle"
@@ -28,10 +31,11 @@
 // CHECK-NEXT:       1,
 // CHECK-NEXT:       1
 // CHECK:          "grid": [
-// CHECK-NEXT:       "((B * (T ceildiv 64)) * 2)",
+// CHECK-NEXT:       "(((B * (T ceildiv 64)) * 32) ceildiv 4)",
 // CHECK-NEXT:       1,
 // CHECK-NEXT:       1
 // CHECK:          "kernel": "window_kernel"
+// CHECK:          "shared_memory_bytes": 69632
 // CHECK:      "outputs": [
 // CHECK:          "dtype": "bf16",
 // CHECK-NEXT:     "name": "out0",
@@ -41,7 +45,11 @@
 
 // PTX: .target sm_90a
 // PTX: .visible .entry window_kernel(
+// PTX: cp.async.cg.shared.global
+// PTX: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// PTX: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // PTX: shfl.sync.bfly.b32
+// PTX: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
 
 func.func @window(%q: tensor<?x?x8x128xbf16> {nsa.name = "q"}, %k: tensor<?x?x2x128xbf16> {nsa.name = "k"},
                   %v: tensor<?x?x2x128xbf16> {nsa.name = "v"})

@@ -214,3 +214,27 @@ func.func @window_default_target(%q: tensor<?x?x4x16xbf16>, %k: tensor<?x?x2x16x
 }
 
 }
+
+// nsa.compressed_probs tiles like the branch attentions (64 positions per
+// tile, one query head), but its body is one nsa.probs_tile over all
+// compressed blocks of the KV head: each tile of probabilities is final and
+// is stored as it is; nothing is carried between KV tiles.
+// CHECK-LABEL: func.func @compressed_probs
+// CHECK-SAME: (%[[Q:[a-z0-9_]+]]: tensor<2x100x8x64xf32>, %[[KC:[a-z0-9_]+]]: tensor<2x5x2x64xf32>, %[[LSE:[a-z0-9_]+]]: tensor<2x100x8xf32>)
+// CHECK: %[[NC:.*]] = tensor.dim %[[KC]], %c1
+// CHECK: %[[INIT:.*]] = tensor.empty() : tensor<2x100x8x5xf32>
+// CHECK: scf.forall (%[[B:[a-z0-9_]+]], %[[TI:[a-z0-9_]+]], %[[HQ:[a-z0-9_]+]]) in (%{{.*}}, %{{.*}}, 8) shared_outs(%[[OUT:[a-z0-9_]+]] = %[[INIT]]) -> (tensor<2x100x8x5xf32>) {
+// CHECK: %[[T0:.*]] = affine.apply #{{.*}}(%[[TI]])
+// CHECK: %[[ROWS:.*]] = affine.min #{{.*}}(%[[T0]])
+// CHECK: %[[KVH:.*]] = affine.apply #{{.*}}(%[[HQ]])
+// CHECK: %[[QT:.*]] = tensor.extract_slice %[[Q]][%[[B]], %[[T0]], %[[HQ]], 0] [1, %[[ROWS]], 1, 64] [1, 1, 1, 1] : tensor<2x100x8x64xf32> to tensor<?x1x64xf32>
+// CHECK: %[[KT:.*]] = tensor.extract_slice %[[KC]][%[[B]], %{{.*}}, %[[KVH]], 0] [1, %[[NC]], 1, 64] [1, 1, 1, 1] : tensor<2x5x2x64xf32> to tensor<?x64xf32>
+// CHECK: %[[LT:.*]] = tensor.extract_slice %[[LSE]][%[[B]], %[[T0]], %[[HQ]]] [1, %[[ROWS]], 1] [1, 1, 1] : tensor<2x100x8xf32> to tensor<?x1xf32>
+// CHECK: %[[P:.*]] = nsa.probs_tile %[[QT]], %[[KT]], %[[LT]] at(%[[T0]], %{{.*}}) {key_offset = 31 : i64, key_stride = 16 : i64, scale = 1.250000e-01 : f64} : tensor<?x1x64xf32>, tensor<?x64xf32>, tensor<?x1xf32> -> tensor<?x1x?xf32>
+// CHECK: tensor.parallel_insert_slice %[[P]] into %[[OUT]][%[[B]], %[[T0]], %[[HQ]], 0] [1, %[[ROWS]], 1, %[[NC]]] [1, 1, 1, 1]
+// CHECK: } {nsa.gqa_group_size = 4 : i64}
+func.func @compressed_probs(%q: tensor<2x100x8x64xf32>, %kc: tensor<2x5x2x64xf32>, %lse: tensor<2x100x8xf32>) -> tensor<2x100x8x5xf32> {
+  %p = nsa.compressed_probs %q, %kc, %lse {config = #nsa.config<>}
+      : tensor<2x100x8x64xf32>, tensor<2x5x2x64xf32>, tensor<2x100x8xf32> -> tensor<2x100x8x5xf32>
+  return %p : tensor<2x100x8x5xf32>
+}

@@ -104,6 +104,12 @@ private:
   void emitAttendMma(AttendTileOp op);
   void emitFinalizeMma(FinalizeTileOp op);
   void emitStoreMma(tensor::ParallelInsertSliceOp insert);
+  // nsa.probs_tile: per row (CUDA cores) or per slab (tensor cores), each
+  // probability stored into the loop's output as soon as it is computed.
+  void emitProbsRow();
+  void emitProbsMma();
+  /// The output buffer and the mapped offsets of the loop's only store.
+  std::pair<Value, SmallVector<Value>> probsDestination();
   /// Issues cp.async copies of keys [chunk, chunk + n) of `slice` into
   /// `tile` (rows past n are zero-filled) and returns their group token.
   Value stageChunk(const SliceInfo &slice, Value tile, int64_t dim,
@@ -115,6 +121,8 @@ private:
   Value ldmatrix(Value tile, Value rowIndex, Value colIndex, int64_t numTiles,
                  bool transpose);
   Value quadReduce(Value value, bool isMax);
+  /// S = Q K^T for the 32 staged keys: 4 n-tiles x 4 f32 per lane.
+  SmallVector<SmallVector<Value>> scoreFragments();
 
   Value index(int64_t value) {
     return arith::ConstantIndexOp::create(b, loc, value);
@@ -154,6 +162,11 @@ private:
 
   InitTileStateOp init;
   FinalizeTileOp finalize;
+  ProbsTileOp probs;
+  /// The first tile op (what comes before is the per-tile prologue) and
+  /// the query tile it reads.
+  Operation *tileStart() { return probs ? probs.getOperation() : init.getOperation(); }
+  Value queryTile() { return probs ? probs.getQuery() : init.getQuery(); }
   IRMapping map;
   SmallVector<Value> bounds; // the loop's upper bounds, on the host
   DenseMap<Value, SliceInfo> slices;
@@ -195,17 +208,28 @@ LogicalResult TileLoopLowering::checkStructure() {
     }
     if (auto candidate = dyn_cast<FinalizeTileOp>(op))
       finalize = candidate;
+    if (auto candidate = dyn_cast<ProbsTileOp>(op)) {
+      if (probs)
+        return candidate.emitOpError()
+               << "is the second nsa.probs_tile of its tile loop; expected one";
+      probs = candidate;
+    }
   }
-  if (!init || !finalize)
+  // Two kinds of tile loop: an online-softmax attention (init, attend...,
+  // finalize) or a probabilities tile (one nsa.probs_tile, stored as is).
+  if (probs ? (init || finalize) : (!init || !finalize))
     return forall.emitOpError()
-           << "has no nsa.init_tile_state / nsa.finalize_tile in its body";
-  if (!init.getQuery().getDefiningOp<tensor::ExtractSliceOp>())
-    return init.emitOpError() << "query must be a slice of a captured tensor";
+           << "needs either nsa.init_tile_state and nsa.finalize_tile or a "
+              "single nsa.probs_tile in its body";
+  Operation *stored = probs ? probs.getOperation() : finalize.getOperation();
+  if (!queryTile().getDefiningOp<tensor::ExtractSliceOp>())
+    return tileStart()->emitOpError()
+           << "query must be a slice of a captured tensor";
   for (Operation &op : forall.getTerminator().getYieldingOps()) {
     auto insert = dyn_cast<tensor::ParallelInsertSliceOp>(op);
-    if (!insert || insert.getSource().getDefiningOp() != finalize)
-      return op.emitOpError()
-             << "tile loop must store only nsa.finalize_tile results";
+    if (!insert || insert.getSource().getDefiningOp() != stored)
+      return op.emitOpError() << "tile loop must store only "
+                              << stored->getName() << " results";
     if (!insert.hasUnitStride())
       return op.emitOpError() << "tile loop stores must have unit strides";
   }
@@ -213,19 +237,20 @@ LogicalResult TileLoopLowering::checkStructure() {
   auto isKernelType = [](Type type) {
     return type.isF16() || type.isBF16() || type.isF32();
   };
-  for (Value value : {init.getQuery(), finalize.getOutput()}) {
+  for (Value value : {queryTile(), Value(stored->getResult(0))}) {
     Type elementType = getElementTypeOrSelf(value.getType());
     if (!isKernelType(elementType))
-      return init.emitOpError()
+      return tileStart()->emitOpError()
              << "GPU tile kernels support f16, bf16 and f32; got "
              << elementType;
   }
-  auto queryType = cast<RankedTensorType>(init.getQuery().getType());
+  auto queryType = cast<RankedTensorType>(queryTile().getType());
   headDim = queryType.getDimSize(2);
-  valueDim = init.getValueDimAttr().getInt();
+  valueDim = probs ? 0 : init.getValueDimAttr().getInt();
   if (ShapedType::isDynamic(queryType.getDimSize(1)) ||
       ShapedType::isDynamic(headDim))
-    return init.emitOpError() << "query tile needs static heads and head dim";
+    return tileStart()->emitOpError()
+           << "query tile needs static heads and head dim";
   return success();
 }
 
@@ -250,7 +275,7 @@ bool TileLoopLowering::canUseTensorCores() {
     return false;
   // mma.sync takes 16-bit operands (f32 would need tf32, which loses the
   // f32 accuracy contract); the fragments tile the head dims by 16.
-  inputType = getElementTypeOrSelf(init.getQuery().getType());
+  inputType = getElementTypeOrSelf(queryTile().getType());
   if (!inputType.isF16() && !inputType.isBF16())
     return false;
   if (headDim % 16 != 0 || valueDim % 16 != 0)
@@ -261,16 +286,18 @@ bool TileLoopLowering::canUseTensorCores() {
       if (getElementTypeOrSelf(operand.getType()) != inputType)
         sameTypes = false;
   });
+  if (probs && getElementTypeOrSelf(probs.getKey().getType()) != inputType)
+    sameTypes = false;
   if (!sameTypes)
     return false;
-  auto querySlice = init.getQuery().getDefiningOp<tensor::ExtractSliceOp>();
+  auto querySlice = queryTile().getDefiningOp<tensor::ExtractSliceOp>();
   llvm::SmallBitVector dropped = querySlice.getDroppedDims();
   int64_t positionDim = dropped.find_first_unset();
   std::optional<int64_t> positions =
       constantUpperBound(querySlice.getMixedSizes()[positionDim]);
   if (!positions)
     return false;
-  auto queryType = cast<RankedTensorType>(init.getQuery().getType());
+  auto queryType = cast<RankedTensorType>(queryTile().getType());
   slabsPerTile =
       llvm::divideCeil(*positions * queryType.getDimSize(1), kSlabRows);
   return true;
@@ -325,7 +352,7 @@ LogicalResult TileLoopLowering::run() {
     Value items = arith::MulIOp::create(b, loc, blocks, index(slabsPerTile));
     blocks = arith::CeilDivUIOp::create(b, loc, items, index(numWarps));
     int64_t bytes = numWarps * kKeyChunk *
-                    (headDim + valueDim + 2 * kRowPad) *
+                    (headDim + kRowPad + (valueDim ? valueDim + kRowPad : 0)) *
                     (inputType.getIntOrFloatBitWidth() / 8);
     sharedBytes = arith::ConstantIntOp::create(b, loc, b.getI32Type(), bytes);
   }
@@ -365,7 +392,7 @@ LogicalResult TileLoopLowering::emitKernel(gpu::LaunchOp launch) {
   // Per-tile prologue: everything before the tile state (positions, block
   // ranges, slices) is computed once per block.
   Block *body = forall.getBody();
-  if (failed(convertOps(body->begin(), Block::iterator(init))))
+  if (failed(convertOps(body->begin(), Block::iterator(tileStart()))))
     return failure();
 
   Value threadId = launch.getThreadIds().x;
@@ -373,8 +400,8 @@ LogicalResult TileLoopLowering::emitKernel(gpu::LaunchOp launch) {
   Value warp = arith::DivUIOp::create(b, loc, threadId, warpSize);
   lane = arith::RemUIOp::create(b, loc, threadId, warpSize);
 
-  const SliceInfo &query = slices.lookup(init.getQuery());
-  auto queryType = cast<RankedTensorType>(init.getQuery().getType());
+  const SliceInfo &query = slices.lookup(queryTile());
+  auto queryType = cast<RankedTensorType>(queryTile().getType());
   int64_t heads = queryType.getDimSize(1);
   Value positions = query.sizes[query.keptDims[0]];
   Value rows = arith::MulIOp::create(b, loc, positions, index(heads));
@@ -386,7 +413,13 @@ LogicalResult TileLoopLowering::emitKernel(gpu::LaunchOp launch) {
   row = arith::DivUIOp::create(b, loc, rowId, index(heads));
   head = arith::RemUIOp::create(b, loc, rowId, index(heads));
 
-  // nsa.init_tile_state: the empty state, and this lane's chunk of q.
+  queryChunk = loadChunk(query, {row, head}, headDim);
+  if (probs) {
+    emitProbsRow();
+    return success();
+  }
+
+  // nsa.init_tile_state: the empty state.
   int64_t valueChunk = static_cast<int64_t>(llvm::divideCeil(valueDim, kWarpSize));
   auto accType = VectorType::get({valueChunk}, b.getF32Type());
   map.map(init.getMax(), f32(-std::numeric_limits<double>::infinity()));
@@ -395,7 +428,6 @@ LogicalResult TileLoopLowering::emitKernel(gpu::LaunchOp launch) {
           arith::ConstantOp::create(
               b, loc, accType,
               DenseElementsAttr::get(accType, b.getF32FloatAttr(0.0))));
-  queryChunk = loadChunk(query, {row, head}, headDim);
 
   if (failed(convertOps(std::next(Block::iterator(init)),
                         Block::iterator(finalize))))
@@ -767,11 +799,11 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   b.setInsertionPointToStart(&ifItem.getThenRegion().front());
   mapInductionVars(iteration);
   Block *body = forall.getBody();
-  if (failed(convertOps(body->begin(), Block::iterator(init))))
+  if (failed(convertOps(body->begin(), Block::iterator(tileStart()))))
     return failure();
 
-  const SliceInfo &query = slices.lookup(init.getQuery());
-  int64_t heads = cast<RankedTensorType>(init.getQuery().getType()).getDimSize(1);
+  const SliceInfo &query = slices.lookup(queryTile());
+  int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
   tileRows = arith::MulIOp::create(b, loc, query.sizes[query.keptDims[0]],
                                    index(heads));
   rowBase = arith::MulIOp::create(b, loc, slab, index(kSlabRows));
@@ -819,7 +851,8 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
                                               gpu::AddressSpace::Workgroup);
   int64_t elementBytes = inputType.getIntOrFloatBitWidth() / 8;
   int64_t keyBytes = kKeyChunk * (headDim + kRowPad) * elementBytes;
-  int64_t warpBytes = keyBytes + kKeyChunk * (valueDim + kRowPad) * elementBytes;
+  int64_t warpBytes =
+      keyBytes + (valueDim ? kKeyChunk * (valueDim + kRowPad) * elementBytes : 0);
   Value shared = gpu::DynamicSharedMemoryOp::create(
       b, loc,
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
@@ -830,11 +863,17 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
       MemRefType::get({kKeyChunk, headDim + kRowPad}, inputType,
                       MemRefLayoutAttrInterface(), workgroup),
       shared, warpShift, ValueRange());
-  valueTile = memref::ViewOp::create(
-      b, loc,
-      MemRefType::get({kKeyChunk, valueDim + kRowPad}, inputType,
-                      MemRefLayoutAttrInterface(), workgroup),
-      shared, add(warpShift, index(keyBytes)), ValueRange());
+  if (valueDim)
+    valueTile = memref::ViewOp::create(
+        b, loc,
+        MemRefType::get({kKeyChunk, valueDim + kRowPad}, inputType,
+                        MemRefLayoutAttrInterface(), workgroup),
+        shared, add(warpShift, index(keyBytes)), ValueRange());
+
+  if (probs) {
+    emitProbsMma();
+    return success();
+  }
 
   // nsa.init_tile_state: max -inf, sum 0, acc 0.
   auto zeros = [&](Type type) {
@@ -870,7 +909,7 @@ Value TileLoopLowering::stageChunk(const SliceInfo &slice, Value tile,
   int64_t copies = kKeyChunk * segments;
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
   SmallVector<Value> tokens;
-  for (int64_t i = 0; i < llvm::divideCeil(copies, kWarpSize); ++i) {
+  for (int64_t i = 0, e = llvm::divideCeil(copies, kWarpSize); i < e; ++i) {
     Value copy = add(lane, index(i * kWarpSize));
     Value rowInTile = arith::DivUIOp::create(b, loc, copy, index(segments));
     Value column = arith::MulIOp::create(
@@ -956,6 +995,43 @@ Value TileLoopLowering::quadReduce(Value value, bool isMax) {
   return value;
 }
 
+SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
+  // S = Q K^T: 32 keys as 4 n-tiles of 8; B fragments by ldmatrix from the
+  // key tile (rows = keys), two k-steps per x4 load.
+  Value lane8 = arith::RemUIOp::create(b, loc, lane, index(8));
+  Value laneOctet = arith::DivUIOp::create(b, loc, lane, index(8));
+  constexpr int64_t keyTiles = kKeyChunk / 8;
+  int64_t kSteps = headDim / 16;
+  Value zero = f32(0.0);
+  SmallVector<SmallVector<Value>> scores(keyTiles);
+  for (int64_t j = 0; j < keyTiles; ++j) {
+    SmallVector<Value> c(4, zero);
+    Value tileRow = add(lane8, index(8 * j));
+    for (int64_t k = 0; k < kSteps; k += 2) {
+      bool twoSteps = k + 1 < kSteps;
+      Value col = add(arith::MulIOp::create(
+                          b, loc,
+                          twoSteps ? laneOctet
+                                   : arith::RemUIOp::create(b, loc, laneOctet,
+                                                            index(2)),
+                          index(8)),
+                      index(16 * k));
+      Value frag = ldmatrix(keyTile, tileRow, col, twoSteps ? 4 : 2,
+                            /*transpose=*/false);
+      auto part = [&](int64_t i) {
+        return vector::ExtractOp::create(b, loc, frag, i).getResult();
+      };
+      c = mma(ArrayRef<Value>(queryFrags).slice(4 * k, 4), {part(0), part(1)},
+              c);
+      if (twoSteps)
+        c = mma(ArrayRef<Value>(queryFrags).slice(4 * (k + 1), 4),
+                {part(2), part(3)}, c);
+    }
+    scores[j] = c;
+  }
+  return scores;
+}
+
 void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   const SliceInfo &key = slices.lookup(op.getKey());
   const SliceInfo &value = slices.lookup(op.getValue());
@@ -970,7 +1046,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   // Scores in the log2 domain: exp(s - m) = exp2(s * log2e - m * log2e).
   double scaleLog2 = op.getScale().convertToDouble() * M_LOG2E;
   double negInf = -std::numeric_limits<double>::infinity();
-  int64_t heads = cast<RankedTensorType>(init.getQuery().getType()).getDimSize(1);
+  int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
 
   auto keyToken = [&](Value keyRow) {
     return add(arith::MulIOp::create(b, loc, add(keyPos, keyRow), index(stride)),
@@ -1026,37 +1102,8 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     nvgpu::DeviceAsyncWaitOp::create(b, loc, keyGroup, b.getI32IntegerAttr(1));
     NVVM::SyncWarpOp::create(b, loc, fullMask);
 
-    // S = Q K^T: 32 keys as 4 n-tiles of 8; B fragments by ldmatrix from
-    // the key tile (rows = keys), two k-steps per x4 load.
     constexpr int64_t keyTiles = kKeyChunk / 8;
-    int64_t kSteps = headDim / 16;
-    Value zero = f32(0.0);
-    SmallVector<SmallVector<Value>> scores(keyTiles);
-    for (int64_t j = 0; j < keyTiles; ++j) {
-      SmallVector<Value> c(4, zero);
-      Value tileRow = add(lane8, index(8 * j));
-      for (int64_t k = 0; k < kSteps; k += 2) {
-        bool twoSteps = k + 1 < kSteps;
-        Value col = add(arith::MulIOp::create(
-                            b, loc,
-                            twoSteps ? laneOctet
-                                     : arith::RemUIOp::create(b, loc, laneOctet,
-                                                              index(2)),
-                            index(8)),
-                        index(16 * k));
-        Value frag = ldmatrix(keyTile, tileRow, col, twoSteps ? 4 : 2,
-                              /*transpose=*/false);
-        auto part = [&](int64_t i) {
-          return vector::ExtractOp::create(b, loc, frag, i).getResult();
-        };
-        c = mma(ArrayRef<Value>(queryFrags).slice(4 * k, 4), {part(0), part(1)},
-                c);
-        if (twoSteps)
-          c = mma(ArrayRef<Value>(queryFrags).slice(4 * (k + 1), 4),
-                  {part(2), part(3)}, c);
-      }
-      scores[j] = c;
-    }
+    SmallVector<SmallVector<Value>> scores = scoreFragments();
 
     // Mask, scale, and the online-softmax update for the lane's two rows.
     Value maxOld[2], sumOld[2], rowMax[2];
@@ -1267,10 +1314,209 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
   }
 }
 
-/// Whether `forall` is a tile loop: its body holds the tile state.
+std::pair<Value, SmallVector<Value>> TileLoopLowering::probsDestination() {
+  auto insert = cast<tensor::ParallelInsertSliceOp>(
+      *forall.getTerminator().getYieldingOps().begin());
+  SmallVector<Value> offsets;
+  for (OpFoldResult offset : insert.getMixedOffsets())
+    offsets.push_back(getValueOrCreateConstantIndexOp(b, loc, mapped(offset)));
+  return {outputBuffers.lookup(insert.getDest()), offsets};
+}
+
+/// The dims of a [B, T, H, ...] buffer that a batch-dropping tile slice keeps.
+static SmallVector<int64_t> keptDimsOf(tensor::ParallelInsertSliceOp insert) {
+  llvm::SmallBitVector dropped = insert.getDroppedDims();
+  SmallVector<int64_t> kept;
+  for (int64_t dim = 0; dim < insert.getDestType().getRank(); ++dim)
+    if (!dropped.test(dim))
+      kept.push_back(dim);
+  return kept;
+}
+
+void TileLoopLowering::emitProbsRow() {
+  const SliceInfo &key = slices.lookup(probs.getKey());
+  const SliceInfo &lseSlice = slices.lookup(probs.getLse());
+  auto [buffer, offsets] = probsDestination();
+  SmallVector<int64_t> kept = keptDimsOf(cast<tensor::ParallelInsertSliceOp>(
+      *forall.getTerminator().getYieldingOps().begin()));
+  Value count = key.sizes[key.keptDims[0]];
+  Value queryToken = add(map.lookupOrDefault(probs.getQueryPos()), row);
+  Value keyPos = map.lookupOrDefault(probs.getKeyPos());
+  int64_t stride = probs.getKeyStrideAttr().getInt();
+  int64_t offset = probs.getKeyOffsetAttr().getInt();
+  double scale = probs.getScale().convertToDouble();
+
+  SmallVector<Value> lseIndices(lseSlice.offsets);
+  lseIndices[lseSlice.keptDims[0]] = add(lseIndices[lseSlice.keptDims[0]], row);
+  lseIndices[lseSlice.keptDims[1]] = add(lseIndices[lseSlice.keptDims[1]], head);
+  Value lse = memref::LoadOp::create(b, loc, lseSlice.buffer, lseIndices);
+  Value isLaneZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                           lane, index(0));
+  SmallVector<Value> indices(offsets);
+  indices[kept[0]] = add(offsets[kept[0]], row);
+  indices[kept[1]] = add(offsets[kept[1]], head);
+
+  auto keyLoop = scf::ForOp::create(b, loc, index(0), count, index(1));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(keyLoop.getBody());
+  Value c = keyLoop.getInductionVar();
+  Value keyToken =
+      add(arith::MulIOp::create(b, loc, add(keyPos, c), index(stride)),
+          index(offset));
+  Value visible = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                        keyToken, queryToken);
+  // Visibility is uniform across the warp, so the shuffles are convergent.
+  auto ifVisible = scf::IfOp::create(b, loc, TypeRange{b.getF32Type()},
+                                     visible, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPointToStart(&ifVisible.getThenRegion().front());
+    Value products = arith::MulFOp::create(b, loc, queryChunk,
+                                           loadChunk(key, {c}, headDim));
+    Value score = arith::MulFOp::create(
+        b, loc,
+        warpSum(vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
+                                            products)),
+        f32(scale));
+    scf::YieldOp::create(
+        b, loc,
+        ValueRange{math::ExpOp::create(
+            b, loc, arith::SubFOp::create(b, loc, score, lse))});
+    b.setInsertionPointToStart(&ifVisible.getElseRegion().front());
+    scf::YieldOp::create(b, loc, ValueRange{f32(0.0)});
+  }
+  auto ifLaneZero = scf::IfOp::create(b, loc, isLaneZero, false);
+  b.setInsertionPointToStart(&ifLaneZero.getThenRegion().front());
+  indices[kept[2]] = add(offsets[kept[2]], c);
+  memref::StoreOp::create(b, loc, ifVisible.getResult(0), buffer, indices);
+}
+
+void TileLoopLowering::emitProbsMma() {
+  const SliceInfo &key = slices.lookup(probs.getKey());
+  const SliceInfo &lseSlice = slices.lookup(probs.getLse());
+  auto [buffer, offsets] = probsDestination();
+  SmallVector<int64_t> kept = keptDimsOf(cast<tensor::ParallelInsertSliceOp>(
+      *forall.getTerminator().getYieldingOps().begin()));
+  Value count = key.sizes[key.keptDims[0]];
+  Value queryPos = map.lookupOrDefault(probs.getQueryPos());
+  Value keyPos = map.lookupOrDefault(probs.getKeyPos());
+  int64_t stride = probs.getKeyStrideAttr().getInt();
+  int64_t offset = probs.getKeyOffsetAttr().getInt();
+  double scaleLog2 = probs.getScale().convertToDouble() * M_LOG2E;
+  int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
+  auto keyToken = [&](Value keyRow) {
+    return add(arith::MulIOp::create(b, loc, add(keyPos, keyRow), index(stride)),
+               index(offset));
+  };
+  // The lane's rows: query token and lse (log2 domain).
+  Value queryToken[2], lseLog2[2];
+  for (int i = 0; i < 2; ++i) {
+    queryToken[i] = add(queryPos, rowPos[i]);
+    SmallVector<Value> indices(lseSlice.offsets);
+    indices[lseSlice.keptDims[0]] =
+        add(indices[lseSlice.keptDims[0]], rowPos[i]);
+    indices[lseSlice.keptDims[1]] =
+        add(indices[lseSlice.keptDims[1]], rowHead[i]);
+    lseLog2[i] = arith::MulFOp::create(
+        b, loc, memref::LoadOp::create(b, loc, lseSlice.buffer, indices),
+        f32(M_LOG2E));
+  }
+  Value lastRow = arith::MinUIOp::create(
+      b, loc, add(rowBase, index(kSlabRows - 1)),
+      arith::SubIOp::create(b, loc, tileRows, index(1)));
+  Value slabLastToken =
+      add(queryPos, arith::DivUIOp::create(b, loc, lastRow, index(heads)));
+  Value pair = arith::MulIOp::create(
+      b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
+  constexpr int64_t keyTiles = kKeyChunk / 8;
+
+  auto chunkLoop = scf::ForOp::create(b, loc, index(0), count, index(kKeyChunk));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(chunkLoop.getBody());
+  Value chunk = chunkLoop.getInductionVar();
+  Value n = arith::MinUIOp::create(b, loc, index(kKeyChunk),
+                                   arith::SubIOp::create(b, loc, count, chunk));
+  // Chunks after the slab's last row are all zeros: no loads, no mma.
+  Value needed = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                       keyToken(chunk), slabLastToken);
+  SmallVector<Type> resultTypes(4 * keyTiles, b.getF32Type());
+  auto ifNeeded = scf::IfOp::create(b, loc, resultTypes, needed,
+                                    /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPointToStart(&ifNeeded.getElseRegion().front());
+    scf::YieldOp::create(b, loc,
+                         SmallVector<Value>(4 * keyTiles, f32(0.0)));
+    b.setInsertionPointToStart(&ifNeeded.getThenRegion().front());
+    Value fullMask = arith::ConstantIntOp::create(b, loc, b.getI32Type(), -1);
+    NVVM::SyncWarpOp::create(b, loc, fullMask);
+    Value keyGroup = stageChunk(key, keyTile, headDim, chunk, n);
+    nvgpu::DeviceAsyncWaitOp::create(b, loc, keyGroup, b.getI32IntegerAttr(0));
+    NVVM::SyncWarpOp::create(b, loc, fullMask);
+    SmallVector<SmallVector<Value>> scores = scoreFragments();
+    SmallVector<Value> values;
+    for (int64_t j = 0; j < keyTiles; ++j)
+      for (int64_t e = 0; e < 4; ++e) {
+        int rowSel = e / 2;
+        Value column = add(pair, index(8 * j + e % 2));
+        Value visible = arith::AndIOp::create(
+            b, loc,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, column, n),
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                  keyToken(add(chunk, column)),
+                                  queryToken[rowSel]));
+        Value logit = arith::SubFOp::create(
+            b, loc, arith::MulFOp::create(b, loc, scores[j][e], f32(scaleLog2)),
+            lseLog2[rowSel]);
+        values.push_back(arith::SelectOp::create(
+            b, loc, visible, math::Exp2Op::create(b, loc, logit), f32(0.0)));
+      }
+    scf::YieldOp::create(b, loc, values);
+  }
+
+  // Each lane stores its two columns of every n-tile for its two rows: one
+  // 8-byte store, or one element at the end of an odd-length row.
+  auto pairType = VectorType::get({2}, b.getF32Type());
+  for (int i = 0; i < 2; ++i) {
+    auto ifValid = scf::IfOp::create(b, loc, rowValid[i], false);
+    OpBuilder::InsertionGuard rowGuard(b);
+    b.setInsertionPointToStart(&ifValid.getThenRegion().front());
+    SmallVector<Value> indices(offsets);
+    indices[kept[0]] = add(offsets[kept[0]], rowPos[i]);
+    indices[kept[1]] = add(offsets[kept[1]], rowHead[i]);
+    for (int64_t j = 0; j < keyTiles; ++j) {
+      Value column = add(chunk, add(pair, index(8 * j)));
+      indices[kept[2]] = add(offsets[kept[2]], column);
+      Value lo = ifNeeded.getResult(4 * j + 2 * i);
+      Value hi = ifNeeded.getResult(4 * j + 2 * i + 1);
+      auto ifPair = scf::IfOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                add(column, index(1)), count),
+          /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard storeGuard(b);
+      b.setInsertionPointToStart(&ifPair.getThenRegion().front());
+      vector::StoreOp::create(
+          b, loc,
+          vector::FromElementsOp::create(b, loc, pairType, ValueRange{lo, hi}),
+          buffer, indices);
+      b.setInsertionPointToStart(&ifPair.getElseRegion().front());
+      auto ifLast = scf::IfOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, column,
+                                count),
+          false);
+      b.setInsertionPointToStart(&ifLast.getThenRegion().front());
+      memref::StoreOp::create(b, loc, lo, buffer, indices);
+    }
+  }
+}
+
+/// Whether `forall` is a tile loop: its body holds a tile state or a
+/// probabilities tile.
 bool isTileLoop(scf::ForallOp forall) {
   return llvm::any_of(forall.getBody()->getOperations(), [](Operation &op) {
-    return isa<InitTileStateOp>(op);
+    return isa<InitTileStateOp, ProbsTileOp>(op);
   });
 }
 

@@ -30,6 +30,62 @@ using namespace mlir::nsa;
 
 namespace {
 
+/// scale * q . k over a [R, G, Dk] query tile and an [N, Dk] key tile, as an
+/// [R, G, N] f32 tensor, with `masked` (-inf or 0) where key c is not
+/// visible to row r: its position stride * (key_pos + c) + offset is after
+/// the row's query_pos + r, or (with a window) not inside the window.
+Value maskedScores(LinalgBuilder &m, Value query, Value key, Value queryPos,
+                   Value keyPos, double scale, int64_t stride, int64_t offset,
+                   std::optional<int64_t> window, double masked) {
+  OpBuilder &rewriter = m.b;
+  Location loc = m.loc;
+  SmallVector<OpFoldResult> q = tensor::getMixedSizes(rewriter, loc, query);
+  SmallVector<OpFoldResult> k = tensor::getMixedSizes(rewriter, loc, key);
+  // Loop dims: r (query row), g (head), n (key), d (head dim).
+  SmallVector<OpFoldResult> scoreSizes{q[0], q[1], k[0]};
+  Type f32 = m.f32();
+  Value scores = m.generic(
+      {query, key}, m.filled(scoreSizes, 0.0),
+      {{0, 1, 3}, {2, 3}, {0, 1, 2}}, 4, {3},
+      [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+        Value product = arith::MulFOp::create(
+            b, l, castScalar(b, l, a[0], f32), castScalar(b, l, a[1], f32));
+        return arith::AddFOp::create(b, l, a[2], product);
+      });
+  return m.generic(
+      {scores}, m.empty(scoreSizes, f32), {{0, 1, 2}, {0, 1, 2}}, 3, {},
+      [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+        auto index = [&](int64_t value) {
+          return arith::ConstantIndexOp::create(b, l, value);
+        };
+        Value row = linalg::IndexOp::create(b, l, 0);
+        Value col = linalg::IndexOp::create(b, l, 2);
+        Value queryToken = arith::AddIOp::create(b, l, queryPos, row);
+        Value keyToken = arith::AddIOp::create(
+            b, l,
+            arith::MulIOp::create(
+                b, l, arith::AddIOp::create(b, l, keyPos, col),
+                index(stride)),
+            index(offset));
+        Value visible = arith::CmpIOp::create(
+            b, l, arith::CmpIPredicate::sle, keyToken, queryToken);
+        if (window) {
+          // keyToken > queryToken - window
+          Value inWindow = arith::CmpIOp::create(
+              b, l, arith::CmpIPredicate::sgt,
+              arith::AddIOp::create(b, l, keyToken, index(*window)),
+              queryToken);
+          visible = arith::AndIOp::create(b, l, visible, inWindow);
+        }
+        Value scaled = arith::MulFOp::create(
+            b, l, a[0],
+            arith::ConstantOp::create(b, l, b.getF32FloatAttr(scale)));
+        return arith::SelectOp::create(
+            b, l, visible, scaled,
+            arith::ConstantOp::create(b, l, b.getF32FloatAttr(masked)));
+      });
+}
+
 struct LowerInitTileState : OpRewritePattern<InitTileStateOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(InitTileStateOp op,
@@ -68,57 +124,14 @@ struct LowerAttendTile : OpRewritePattern<AttendTileOp> {
     SmallVector<OpFoldResult> accSizes{q[0], q[1], v[1]};
     Type f32 = m.f32();
 
-    Value scores = m.generic(
-        {op.getQuery(), op.getKey()}, m.filled(scoreSizes, 0.0),
-        {{0, 1, 3}, {2, 3}, {0, 1, 2}}, 4, {3},
-        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-          Value product = arith::MulFOp::create(
-              b, l, castScalar(b, l, a[0], f32), castScalar(b, l, a[1], f32));
-          return arith::AddFOp::create(b, l, a[2], product);
-        });
-
-    // Visibility: key position stride * (key_pos + c) + offset <= query
-    // position query_pos + r, and inside the window when there is one.
-    Value queryPos = op.getQueryPos(), keyPos = op.getKeyPos();
-    int64_t stride = op.getKeyStrideAttr().getInt(),
-            offset = op.getKeyOffsetAttr().getInt();
     std::optional<int64_t> window;
     if (IntegerAttr windowAttr = op.getWindowAttr())
       window = windowAttr.getInt();
-    double scale = op.getScale().convertToDouble();
-    Value masked = m.generic(
-        {scores}, m.empty(scoreSizes, f32), {{0, 1, 2}, {0, 1, 2}}, 3, {},
-        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-          auto index = [&](int64_t value) {
-            return arith::ConstantIndexOp::create(b, l, value);
-          };
-          Value row = linalg::IndexOp::create(b, l, 0);
-          Value col = linalg::IndexOp::create(b, l, 2);
-          Value queryToken = arith::AddIOp::create(b, l, queryPos, row);
-          Value keyToken = arith::AddIOp::create(
-              b, l,
-              arith::MulIOp::create(
-                  b, l, arith::AddIOp::create(b, l, keyPos, col),
-                  index(stride)),
-              index(offset));
-          Value visible = arith::CmpIOp::create(
-              b, l, arith::CmpIPredicate::sle, keyToken, queryToken);
-          if (window) {
-            // keyToken > queryToken - window
-            Value inWindow = arith::CmpIOp::create(
-                b, l, arith::CmpIPredicate::sgt,
-                arith::AddIOp::create(b, l, keyToken, index(*window)),
-                queryToken);
-            visible = arith::AndIOp::create(b, l, visible, inWindow);
-          }
-          Value scaled = arith::MulFOp::create(
-              b, l, a[0],
-              arith::ConstantOp::create(b, l, b.getF32FloatAttr(scale)));
-          Value negInf = arith::ConstantOp::create(
-              b, l,
-              b.getF32FloatAttr(-std::numeric_limits<double>::infinity()));
-          return arith::SelectOp::create(b, l, visible, scaled, negInf);
-        });
+    Value masked = maskedScores(
+        m, op.getQuery(), op.getKey(), op.getQueryPos(), op.getKeyPos(),
+        op.getScale().convertToDouble(), op.getKeyStrideAttr().getInt(),
+        op.getKeyOffsetAttr().getInt(), window,
+        -std::numeric_limits<double>::infinity());
 
     Value newMax = m.generic(
         {masked}, op.getMax(), {{0, 1, 2}, {0, 1}}, 3, {2},
@@ -216,6 +229,40 @@ struct LowerFinalizeTile : OpRewritePattern<FinalizeTileOp> {
   }
 };
 
+struct LowerProbsTile : OpRewritePattern<ProbsTileOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ProbsTileOp op,
+                                PatternRewriter &rewriter) const override {
+    LinalgBuilder m{rewriter, op.getLoc()};
+    // Invisible keys score -inf, so exp gives them 0 (also for lse = -inf
+    // rows, which see no key).
+    Value masked = maskedScores(
+        m, op.getQuery(), op.getKey(), op.getQueryPos(), op.getKeyPos(),
+        op.getScale().convertToDouble(), op.getKeyStrideAttr().getInt(),
+        op.getKeyOffsetAttr().getInt(), std::nullopt,
+        -std::numeric_limits<double>::infinity());
+    Value probs = m.generic(
+        {masked, op.getLse()}, m.empty(tensor::getMixedSizes(
+                                           rewriter, op.getLoc(), masked),
+                                       m.f32()),
+        {{0, 1, 2}, {0, 1}, {0, 1, 2}}, 3, {},
+        [](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value isMasked = arith::CmpFOp::create(
+              b, l, arith::CmpFPredicate::OEQ, a[0],
+              arith::ConstantOp::create(
+                  b, l,
+                  b.getF32FloatAttr(-std::numeric_limits<double>::infinity())));
+          Value p = math::ExpOp::create(b, l,
+                                        arith::SubFOp::create(b, l, a[0], a[1]));
+          return arith::SelectOp::create(
+              b, l, isMasked,
+              arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0)), p);
+        });
+    rewriter.replaceOp(op, probs);
+    return success();
+  }
+};
+
 struct ConvertNSATileToLinalgPass
     : nsa::impl::ConvertNSATileToLinalgBase<ConvertNSATileToLinalgPass> {
   void runOnOperation() override {
@@ -229,6 +276,7 @@ struct ConvertNSATileToLinalgPass
 } // namespace
 
 void mlir::nsa::populateNSATileToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerInitTileState, LowerAttendTile, LowerFinalizeTile>(
+  patterns.add<LowerInitTileState, LowerAttendTile, LowerFinalizeTile,
+               LowerProbsTile>(
       patterns.getContext());
 }

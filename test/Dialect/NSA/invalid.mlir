@@ -631,3 +631,33 @@ func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x32xf32>
 
 // expected-error @+1 {{'nsa.target' must be a #nsa.target attribute, got "sm_90a"}}
 module attributes {nsa.target = "sm_90a"} {}
+
+// -----
+
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %lse: tensor<16x4xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.probs_tile' op key_stride (0) must be positive}}
+  %r = nsa.probs_tile %q, %k, %lse at(%p, %p)
+      {scale = 0.125 : f64, key_stride = 0 : i64, key_offset = 31 : i64}
+      : tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<16x4xf32> -> tensor<16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x32xf32>, %lse: tensor<16x4xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.probs_tile' op key Dk (32) does not match query Dk (64)}}
+  %r = nsa.probs_tile %q, %k, %lse at(%p, %p)
+      {scale = 0.125 : f64, key_stride = 16 : i64, key_offset = 31 : i64}
+      : tensor<16x4x64xf32>, tensor<8x32xf32>, tensor<16x4xf32> -> tensor<16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %lse: tensor<16x2xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.probs_tile' op lse G (2) does not match query G (4)}}
+  %r = nsa.probs_tile %q, %k, %lse at(%p, %p)
+      {scale = 0.125 : f64, key_stride = 16 : i64, key_offset = 31 : i64}
+      : tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<16x2xf32> -> tensor<16x4x8xf32>
+  return
+}

@@ -114,3 +114,16 @@ func.func @static_rows_dynamic_keys(%q: tensor<16x2x32xf16>, %k: tensor<?x32xf16
   %o, %l = nsa.finalize_tile %m2, %s2, %a2 to f16 : tensor<16x2xf32>, tensor<16x2x8xf32>
   return %o, %l : tensor<16x2x8xf16>, tensor<16x2xf32>
 }
+
+// nsa.probs_tile: [R, G, Dk] query, [N, Dk] keys, [R, G] lse -> [R, G, N].
+// CHECK-LABEL: func @probs_tile
+// CHECK: nsa.probs_tile %arg0, %arg1, %arg2 at(%arg3, %arg3) {key_offset = 31 : i64, key_stride = 16 : i64, scale = 1.250000e-01 : f64} : tensor<?x4x64xbf16>, tensor<?x64xbf16>, tensor<?x4xf32> -> tensor<?x4x?xf32>
+// GENERIC-LABEL: sym_name = "probs_tile"
+// GENERIC: "nsa.probs_tile"({{.*}}) <{key_offset = 31 : i64, key_stride = 16 : i64, scale = 1.250000e-01 : f64}> : (tensor<?x4x64xbf16>, tensor<?x64xbf16>, tensor<?x4xf32>, index, index) -> tensor<?x4x?xf32>
+func.func @probs_tile(%q: tensor<?x4x64xbf16>, %k: tensor<?x64xbf16>, %lse: tensor<?x4xf32>,
+                      %pos: index) -> tensor<?x4x?xf32> {
+  %p = nsa.probs_tile %q, %k, %lse at(%pos, %pos)
+      {scale = 0.125 : f64, key_stride = 16 : i64, key_offset = 31 : i64}
+      : tensor<?x4x64xbf16>, tensor<?x64xbf16>, tensor<?x4xf32> -> tensor<?x4x?xf32>
+  return %p : tensor<?x4x?xf32>
+}

@@ -268,6 +268,42 @@ LogicalResult AttendTileOp::verify() {
       .tensor("acc", getAcc(), {"R", "G", "Dv"}, ElementKind::F32);
 }
 
+LogicalResult ProbsTileOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> loc, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferred) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  FailureOr<RankedTensorType> query =
+      rank3Tensor(loc, adaptor.getQuery(), "query");
+  if (failed(query))
+    return failure();
+  auto key = dyn_cast<RankedTensorType>(adaptor.getKey().getType());
+  if (!key || key.getRank() != 2)
+    return emitOptionalError(loc, "key must be a rank-2 tile, got ",
+                             adaptor.getKey().getType());
+  inferred.assign({RankedTensorType::get(
+      {query->getDimSize(0), query->getDimSize(1), key.getDimSize(0)},
+      Float32Type::get(context))});
+  return success();
+}
+
+LogicalResult ProbsTileOp::verify() {
+  // I64Attr getters are unsigned; read the signed value.
+  int64_t keyStride = getKeyStrideAttr().getInt();
+  if (keyStride < 1)
+    return emitOpError() << "key_stride (" << keyStride
+                         << ") must be positive";
+  double scale = getScale().convertToDouble();
+  if (!(scale > 0.0) || !std::isfinite(scale))
+    return emitOpError() << "scale (" << scale
+                         << ") must be positive and finite";
+  return ShapeVerifier(*this)
+      .tensor("query", getQuery(), {"R", "G", "Dk"}, ElementKind::Activation)
+      .tensor("key", getKey(), {"N", "Dk"}, ElementKind::Activation)
+      .tensor("lse", getLse(), {"R", "G"}, ElementKind::F32)
+      .tensor("probs", getProbs(), {"R", "G", "N"}, ElementKind::F32);
+}
+
 LogicalResult FinalizeTileOp::inferReturnTypes(
     MLIRContext *context, std::optional<Location> loc, ValueRange operands,
     DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,

@@ -309,6 +309,80 @@ private:
   Value seqLen, numKeys;
 };
 
+/// nsa.compressed_probs: a tile loop over (batch, query tile, query head)
+/// like the branch attentions', whose body computes the tile's
+/// probabilities over all compressed blocks with one nsa.probs_tile (each
+/// tile is final, so there is no KV loop state) and stores them.
+scf::ForallOp tileCompressedProbs(OpBuilder &b, CompressedProbsOp op,
+                                  TargetAttr target) {
+  Location loc = op.getLoc();
+  IndexBuilder ib{b, loc};
+  ConfigAttr config = op.getConfig();
+  Value query = op.getQuery(), key = op.getCompressedKey(), lse = op.getLse();
+  auto queryType = cast<RankedTensorType>(query.getType());
+  auto keyType = cast<RankedTensorType>(key.getType());
+  auto probsType = cast<RankedTensorType>(op.getProbs().getType());
+  int64_t queryHeads = queryType.getDimSize(2);
+  int64_t groupSize = queryHeads / keyType.getDimSize(2);
+  int64_t rowsPerTile = target.getBlockQ();
+
+  Value batch = tensor::DimOp::create(b, loc, query, 0);
+  Value seqLen = tensor::DimOp::create(b, loc, query, 1);
+  Value numKeys = tensor::DimOp::create(b, loc, key, 1);
+  SmallVector<Value> dynamicSizes;
+  if (probsType.isDynamicDim(0))
+    dynamicSizes.push_back(batch);
+  if (probsType.isDynamicDim(1))
+    dynamicSizes.push_back(seqLen);
+  if (probsType.isDynamicDim(3))
+    dynamicSizes.push_back(numKeys);
+  Value init = tensor::EmptyOp::create(b, loc, probsType.getShape(),
+                                       probsType.getElementType(),
+                                       dynamicSizes);
+  Value numTiles = ib.apply(ib.d(0).ceilDiv(rowsPerTile), ValueRange{seqLen});
+  auto forall = scf::ForallOp::create(
+      b, loc,
+      ArrayRef<OpFoldResult>{batch, numTiles, b.getIndexAttr(queryHeads)},
+      ValueRange{init}, std::nullopt);
+  forall->setAttr(kGQAGroupSizeAttr, b.getI64IntegerAttr(groupSize));
+
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(forall.getBody());
+  SmallVector<Value> ivs = forall.getInductionVars();
+  Value b0 = ivs[0], tile = ivs[1], queryHead = ivs[2];
+  Value t0 = ib.apply(ib.d(0) * rowsPerTile, ValueRange{tile});
+  OpFoldResult rows = ib.min(
+      {b.getAffineConstantExpr(rowsPerTile), ib.s(0) - ib.d(0)},
+      ValueRange{t0}, ValueRange{seqLen});
+  Value kvHead = ib.apply(ib.d(0).floorDiv(groupSize), ValueRange{queryHead});
+  Value zero = ib.constant(0);
+  Value queryTile = extractTile(b, loc, query, b0, t0, rows, queryHead, 1,
+                                /*dropHead=*/false);
+  Value keyTile = extractTile(b, loc, key, b0, zero, numKeys, kvHead, 1,
+                              /*dropHead=*/true);
+  OpFoldResult one = b.getIndexAttr(1);
+  std::optional<int64_t> staticRows = getConstantIntValue(rows);
+  auto lseTileType = RankedTensorType::get(
+      {staticRows ? *staticRows : ShapedType::kDynamic, 1}, b.getF32Type());
+  Value lseTile = tensor::ExtractSliceOp::create(
+      b, loc, lseTileType, lse, ArrayRef<OpFoldResult>{b0, t0, queryHead},
+      ArrayRef<OpFoldResult>{one, rows, one},
+      ArrayRef<OpFoldResult>{one, one, one});
+  auto probs = ProbsTileOp::create(
+      b, loc, queryTile, keyTile, lseTile, t0, zero,
+      b.getF64FloatAttr(config.getScaleFor(queryType.getDimSize(3))),
+      b.getI64IntegerAttr(config.getCmpStride()),
+      b.getI64IntegerAttr(config.getCmpBlock() - 1));
+
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(
+      b, loc, probs.getProbs(), forall.getRegionIterArgs()[0],
+      ArrayRef<OpFoldResult>{b0, t0, queryHead, b.getIndexAttr(0)},
+      ArrayRef<OpFoldResult>{one, rows, one, numKeys},
+      ArrayRef<OpFoldResult>{one, one, one, one});
+  return forall;
+}
+
 std::optional<BranchTiling> getBranchTiling(Operation *op) {
   using KVList = BranchTiling::KVList;
   if (auto cmp = dyn_cast<CompressedAttentionOp>(op)) {
@@ -340,11 +414,20 @@ std::optional<BranchTiling> getBranchTiling(Operation *op) {
 struct NSATilePass : nsa::impl::NSATileBase<NSATilePass> {
   void runOnOperation() override {
     SmallVector<Operation *> branches;
+    SmallVector<CompressedProbsOp> probsOps;
     getOperation()->walk([&](Operation *op) {
       if (isa<CompressedAttentionOp, SelectedAttentionOp, WindowOp>(op))
         branches.push_back(op);
+      if (auto probs = dyn_cast<CompressedProbsOp>(op))
+        probsOps.push_back(probs);
     });
     IRRewriter rewriter(&getContext());
+    for (CompressedProbsOp op : probsOps) {
+      rewriter.setInsertionPoint(op);
+      scf::ForallOp forall =
+          tileCompressedProbs(rewriter, op, TargetAttr::lookup(op));
+      rewriter.replaceOp(op, forall.getResults());
+    }
     for (Operation *op : branches) {
       std::optional<BranchTiling> branch = getBranchTiling(op);
       rewriter.setInsertionPoint(op);

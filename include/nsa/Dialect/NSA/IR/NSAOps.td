@@ -367,6 +367,41 @@ def NSA_AttendTileOp : NSA_TileOp<"attend_tile",
   }];
 }
 
+def NSA_ProbsTileOp : NSA_TileOp<"probs_tile"> {
+  let summary = "attention probabilities of a query tile over a KV tile, from the final lse";
+  let description = [{
+    The probabilities of an attention whose log-sum-exp over all of its keys
+    is already known (`nsa.compressed_probs`, one tile at a time): query row
+    `r` is token position `query_pos + r`, key row `c` has position
+    `key_stride * (key_pos + c) + key_offset`, and for every row and head
+
+    ```
+    p[r, g, c] = exp(scale * q[r, g] . k[c] - lse[r, g])   if the key is at or before the row
+               = 0                                        otherwise
+    ```
+
+    in f32. No online state: each key tile's probabilities are final, so
+    the tile can be written out as soon as it is computed.
+
+    `query: [R, G, Dk], key: [N, Dk], lse: [R, G] (f32) -> probs: [R, G, N] (f32)`
+  }];
+  let arguments = (ins
+    AnyRankedTensor:$query,
+    AnyRankedTensor:$key,
+    AnyRankedTensor:$lse,
+    Index:$query_pos,
+    Index:$key_pos,
+    F64Attr:$scale,
+    I64Attr:$key_stride,
+    I64Attr:$key_offset
+  );
+  let results = (outs AnyRankedTensor:$probs);
+  let assemblyFormat = [{
+    $query `,` $key `,` $lse `at` `(` $query_pos `,` $key_pos `)` attr-dict `:`
+    type($query) `,` type($key) `,` type($lse) `->` type($probs)
+  }];
+}
+
 def NSA_FinalizeTileOp : NSA_TileOp<"finalize_tile",
     [AllTypesMatch<["max", "sum"]>]> {
   let summary = "normalizes an online-softmax state into output and lse";
