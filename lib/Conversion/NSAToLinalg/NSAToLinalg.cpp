@@ -379,11 +379,12 @@ private:
   }
 
   /// The n selected blocks of one (b, t, h), ascending, -1 padded, written
-  /// into `row` (the [n] slice of the result). No scratch memory: the greedy
-  /// top-n walks the (score desc, index asc) order by finding, n times, the
-  /// best block below the previous pick; the last pick is the threshold, and
-  /// one ascending pass writes the forced blocks and every block at or above
-  /// the threshold. That keeps a GPU thread per row in registers.
+  /// into `row` (the [n] slice of the result). No scratch memory: one scan
+  /// keeps the best n non-forced blocks in (score desc, index asc) order in
+  /// registers; the last pick is the threshold, and one more ascending pass
+  /// writes the forced blocks and every block at or above the threshold.
+  /// Two passes over the scores per row, and a GPU thread per row stays in
+  /// registers.
   static Value emitRow(OpBuilder &b, Location loc, ConfigAttr config,
                        Value scores, Value row, Value batch, Value pos,
                        Value head) {
@@ -435,49 +436,71 @@ private:
                                        ValueRange{batch, pos, head, j});
     };
 
-    // picks rounds; each finds the best non-forced visible block after the
-    // previous pick (none before the first round).
-    Value none = index(-1);
-    Value noScore = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
-    auto greedy = scf::ForOp::create(
-        b, loc, zero, picks, one, ValueRange{none, noScore},
-        [&](OpBuilder &nb, Location l, Value, ValueRange previous) {
-          Value first = arith::CmpIOp::create(
-              nb, l, arith::CmpIPredicate::slt, previous[0],
-              arith::ConstantIndexOp::create(nb, l, 0));
-          auto scan = scf::ForOp::create(
-              nb, l, zero, numVisible, one, ValueRange{none, noScore},
-              [&](OpBuilder &sb, Location sl, Value j, ValueRange best) {
-                Value score = scoreAt(sb, sl, j);
-                Value eligible = arith::AndIOp::create(
-                    sb, sl,
-                    arith::XOrIOp::create(
-                        sb, sl, isForced(sb, sl, j),
-                        arith::ConstantIntOp::create(sb, sl, 1, 1)),
-                    arith::OrIOp::create(
-                        sb, sl, first,
-                        after(sb, sl, score, j, previous[1], previous[0])));
-                Value noBest = arith::CmpIOp::create(
-                    sb, sl, arith::CmpIPredicate::slt, best[0],
-                    arith::ConstantIndexOp::create(sb, sl, 0));
-                // Strictly greater replaces, so ties keep the lower index.
-                Value higher = arith::CmpFOp::create(
-                    sb, sl, arith::CmpFPredicate::OGT, score, best[1]);
-                Value better = arith::AndIOp::create(
-                    sb, sl, eligible,
-                    arith::OrIOp::create(sb, sl, noBest, higher));
-                scf::YieldOp::create(
-                    sb, sl,
-                    ValueRange{
-                        arith::SelectOp::create(sb, sl, better, j, best[0]),
-                        arith::SelectOp::create(sb, sl, better, score,
-                                                best[1])});
+    // One ascending scan keeps the best topN non-forced blocks in
+    // registers, sorted by (score desc, index asc): a block enters only if
+    // it beats the last slot strictly (so ties keep the lower index) and is
+    // inserted by a compare-and-shift over the slots. The picks-th slot is
+    // the threshold.
+    Value negInf = arith::ConstantOp::create(
+        b, loc, b.getF32FloatAttr(-std::numeric_limits<double>::infinity()));
+    SmallVector<Value> inits(topN, negInf);
+    inits.append(topN, index(-1));
+    auto scan = scf::ForOp::create(
+        b, loc, zero, numVisible, one, inits,
+        [&](OpBuilder &nb, Location l, Value j, ValueRange slots) {
+          ValueRange best = slots.take_front(topN);
+          ValueRange bestIndex = slots.drop_front(topN);
+          Value score = scoreAt(nb, l, j);
+          Value enters = arith::AndIOp::create(
+              nb, l,
+              arith::XOrIOp::create(nb, l, isForced(nb, l, j),
+                                    arith::ConstantIntOp::create(nb, l, 1, 1)),
+              arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT, score,
+                                    best.back()));
+          auto insert = scf::IfOp::create(
+              nb, l, enters,
+              [&](OpBuilder &tb, Location tl) {
+                SmallVector<Value> scores, indices;
+                Value previousBelow;
+                for (int64_t k = 0; k < topN; ++k) {
+                  // Slot k moves down when the new score beats it; it takes
+                  // slot k-1 if that one moved too, else the new block.
+                  Value below = arith::CmpFOp::create(
+                      tb, tl, arith::CmpFPredicate::OGT, score, best[k]);
+                  Value incomingScore = score, incomingIndex = j;
+                  if (previousBelow) {
+                    incomingScore = arith::SelectOp::create(
+                        tb, tl, previousBelow, best[k - 1], score);
+                    incomingIndex = arith::SelectOp::create(
+                        tb, tl, previousBelow, bestIndex[k - 1], j);
+                  }
+                  scores.push_back(arith::SelectOp::create(
+                      tb, tl, below, incomingScore, best[k]));
+                  indices.push_back(arith::SelectOp::create(
+                      tb, tl, below, incomingIndex, bestIndex[k]));
+                  previousBelow = below;
+                }
+                llvm::append_range(scores, indices);
+                scf::YieldOp::create(tb, tl, scores);
+              },
+              [&](OpBuilder &eb, Location el) {
+                scf::YieldOp::create(eb, el, slots);
               });
-          scf::YieldOp::create(nb, l, scan.getResults());
+          scf::YieldOp::create(nb, l, insert.getResults());
         });
-    Value threshold = greedy.getResult(0), thresholdScore = greedy.getResult(1);
-    Value anyPicked = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
-                                            threshold, zero);
+    // The threshold: slot picks - 1 (a select chain; picks is dynamic).
+    Value anyPicked =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, picks, zero);
+    Value last = arith::SubIOp::create(b, loc, picks, one);
+    Value thresholdScore = scan.getResult(0), threshold = scan.getResult(topN);
+    for (int64_t k = 1; k < topN; ++k) {
+      Value isSlot =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, last, index(k));
+      thresholdScore = arith::SelectOp::create(b, loc, isSlot,
+                                               scan.getResult(k), thresholdScore);
+      threshold = arith::SelectOp::create(b, loc, isSlot,
+                                          scan.getResult(topN + k), threshold);
+    }
 
     // Write the chosen blocks ascending into the -1 filled row.
     row = linalg::FillOp::create(
