@@ -20,31 +20,62 @@
 // CHECK:         %[[SMEM:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
 // CHECK:         %[[KT:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x40xbf16, #gpu.address_space<workgroup>>
 // CHECK:         %[[VT:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x24xbf16, #gpu.address_space<workgroup>>
-// The KV tile loop from nsa-tile, then 32-key chunks of each KV tile.
+// The KV tile loop from nsa-tile. In it, a software pipeline over 32-key
+// chunks with two cp.async groups per chunk (K, then V). Prologue: chunk 0's
+// copies, skipped (but committed) when no row of the slab sees it.
 // CHECK:         scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
+// CHECK:           nvvm.bar.warp.sync
+// CHECK:           scf.if %[[FIRST:.*]] {
+// CHECK:             nvgpu.device_async_copy %{{.*}}, %[[KT]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
+// CHECK:           nvvm.cp.async.commit.group
+// CHECK:           scf.if %[[FIRST]] {
+// CHECK:             nvgpu.device_async_copy %{{.*}}, %[[VT]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
+// CHECK:           nvvm.cp.async.commit.group
 // CHECK:           scf.for {{.*}} step %c32{{.*}} iter_args({{.*}}) -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
-// A chunk no row of the slab sees is skipped.
 // CHECK:             scf.if %{{.*}} -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
+// This chunk's keys have landed once at most one group (its values) is
+// pending. S = Q K^T: ldmatrix x4 gives the B fragments of two k-steps.
+// CHECK:               nvvm.cp.async.wait.group 1
 // CHECK:               nvvm.bar.warp.sync
-// CHECK:               nvgpu.device_async_copy %{{.*}}, %[[KT]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
-// CHECK:               %[[KG:.*]] = nvgpu.device_async_create_group
-// CHECK:               nvgpu.device_async_copy %{{.*}}, %[[VT]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
-// CHECK:               %[[VG:.*]] = nvgpu.device_async_create_group
-// CHECK:               nvgpu.device_async_wait %[[KG]] {numGroups = 1 : i32}
-// S = Q K^T: ldmatrix x4 gives the B fragments of two k-steps.
 // CHECK:               nvgpu.ldmatrix %[[KT]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<32x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK:               nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// The key tile is free: the next chunk's keys start loading.
+// CHECK:               nvvm.bar.warp.sync
+// CHECK:               scf.if %[[NEXT:.*]] {
+// CHECK:                 nvgpu.device_async_copy %{{.*}}, %[[KT]]
+// CHECK:               nvvm.cp.async.commit.group
+// A chunk that every row of the slab sees entirely skips the per-key
+// masks (causal and window tests, -inf selects).
+// CHECK:               scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK-NOT:             arith.cmpi
+// CHECK:               } else {
+// CHECK:                 arith.cmpi sle
+// CHECK:                 arith.select
 // Row max over the lane quad, then exp2.
 // CHECK:               gpu.shuffle  xor %{{.*}}, %c1_i32
 // CHECK:               gpu.shuffle  xor %{{.*}}, %c2_i32
 // CHECK:               math.exp2
-// O += P V, V fragments by transposing ldmatrix.
-// CHECK:               nvgpu.device_async_wait %[[VG]] {numGroups = 0 : i32}
+// O += P V once this chunk's values have landed, V fragments by transposing
+// ldmatrix; then the next chunk's values start loading.
+// CHECK:               nvvm.cp.async.wait.group 1
 // CHECK:               arith.truncf %{{.*}} : vector<2xf32> to vector<2xbf16>
 // CHECK:               nvgpu.ldmatrix %[[VT]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = true} : memref<32x24xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK:               nvvm.mma.sync
 // CHECK-NOT:           gpu.shuffle
+// CHECK:               nvvm.bar.warp.sync
+// CHECK:               scf.if %[[NEXT]] {
+// CHECK:                 nvgpu.device_async_copy %{{.*}}, %[[VT]]
+// CHECK:               nvvm.cp.async.commit.group
 // CHECK:               scf.yield
+// A skipped chunk only issues the next chunk's copies.
+// CHECK:             } else {
+// CHECK:               nvgpu.device_async_copy %{{.*}}, %[[KT]]
+// CHECK:               nvvm.cp.async.commit.group
+// CHECK:               nvgpu.device_async_copy %{{.*}}, %[[VT]]
+// CHECK:               nvvm.cp.async.commit.group
+// CHECK-NOT:           nvvm.mma.sync
+// CHECK:             }
+// CHECK:           nvvm.cp.async.wait.group 0
 // Finalize: the row sums reduced over the quad; pairs stored per lane.
 // CHECK:         gpu.shuffle  xor
 // CHECK:         math.log
@@ -124,7 +155,8 @@ func.func @compressed_f32(%q: tensor<?x?x4x32xf32>, %kc: tensor<?x?x2x32xf32>, %
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c32{{.*}} {
 // CHECK:           scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
 // CHECK:             nvgpu.device_async_copy
-// CHECK:             nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
+// CHECK:             nvvm.cp.async.commit.group
+// CHECK:             nvvm.cp.async.wait.group 0
 // CHECK:             nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = false} : memref<32x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK:             nvvm.mma.sync
 // CHECK:             math.exp2

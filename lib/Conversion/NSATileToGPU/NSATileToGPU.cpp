@@ -111,9 +111,13 @@ private:
   /// The output buffer and the mapped offsets of the loop's only store.
   std::pair<Value, SmallVector<Value>> probsDestination();
   /// Issues cp.async copies of keys [chunk, chunk + n) of `slice` into
-  /// `tile` (rows past n are zero-filled) and returns their group token.
-  Value stageChunk(const SliceInfo &slice, Value tile, int64_t dim,
-                   Value chunk, Value n);
+  /// `tile` (rows past n are zero-filled) when `enabled`, and commits them
+  /// as one group either way, so that every chunk commits the same number
+  /// of groups and the waits can count them statically.
+  void stageChunk(const SliceInfo &slice, Value tile, int64_t dim, Value chunk,
+                  Value n, Value enabled);
+  void waitGroups(int32_t pending);
+  void syncWarp();
   /// D = A * B + C for one m16n8k16 step; A: 4, B: 2 vector<2xT> registers,
   /// C: 4 f32.
   SmallVector<Value> mma(ArrayRef<Value> a, ArrayRef<Value> bFrag,
@@ -123,6 +127,13 @@ private:
   Value quadReduce(Value value, bool isMax);
   /// S = Q K^T for the 32 staged keys: 4 n-tiles x 4 f32 per lane.
   SmallVector<SmallVector<Value>> scoreFragments();
+  /// The scores scaled into the log2 domain, -inf where a key is past the
+  /// chunk, after the row, or (with a window) before it.
+  SmallVector<SmallVector<Value>> maskScores(
+      ArrayRef<SmallVector<Value>> scores, Value chunk, Value n, Value keyPos,
+      int64_t stride, int64_t offset, std::optional<int64_t> window,
+      ArrayRef<Value> queryToken, Value slabFirstToken, Value slabLastToken,
+      double scaleLog2);
 
   Value index(int64_t value) {
     return arith::ConstantIndexOp::create(b, loc, value);
@@ -901,14 +912,29 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   return success();
 }
 
-Value TileLoopLowering::stageChunk(const SliceInfo &slice, Value tile,
-                                   int64_t dim, Value chunk, Value n) {
+void TileLoopLowering::waitGroups(int32_t pending) {
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(pending));
+}
+
+void TileLoopLowering::syncWarp() {
+  NVVM::SyncWarpOp::create(
+      b, loc, arith::ConstantIntOp::create(b, loc, b.getI32Type(), -1));
+}
+
+void TileLoopLowering::stageChunk(const SliceInfo &slice, Value tile,
+                                  int64_t dim, Value chunk, Value n,
+                                  Value enabled) {
+  {
+  OpBuilder::InsertionGuard guard(b);
+  if (enabled) {
+    auto ifEnabled = scf::IfOp::create(b, loc, enabled, false);
+    b.setInsertionPointToStart(&ifEnabled.getThenRegion().front());
+  }
   // Each row is dim / 8 copies of 16 bytes; the warp's lanes take
   // consecutive copies, so a row is read by consecutive lanes (coalesced).
   int64_t segments = dim / 8;
   int64_t copies = kKeyChunk * segments;
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
-  SmallVector<Value> tokens;
   for (int64_t i = 0, e = llvm::divideCeil(copies, kWarpSize); i < e; ++i) {
     Value copy = add(lane, index(i * kWarpSize));
     Value rowInTile = arith::DivUIOp::create(b, loc, copy, index(segments));
@@ -934,11 +960,12 @@ Value TileLoopLowering::stageChunk(const SliceInfo &slice, Value tile,
       sourceElements = arith::SelectOp::create(
           b, loc, inTile, sourceElements, index(0));
     }
-    tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
+    nvgpu::DeviceAsyncCopyOp::create(
         b, loc, tokenType, tile, ValueRange{tileRow, column}, slice.buffer,
-        indices, b.getIndexAttr(8), sourceElements, b.getUnitAttr()));
+        indices, b.getIndexAttr(8), sourceElements, b.getUnitAttr());
   }
-  return nvgpu::DeviceAsyncCreateGroupOp::create(b, loc, tokenType, tokens);
+  }
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
 }
 
 Value TileLoopLowering::ldmatrix(Value tile, Value rowIndex, Value colIndex,
@@ -1032,6 +1059,80 @@ SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
   return scores;
 }
 
+SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
+    ArrayRef<SmallVector<Value>> scores, Value chunk, Value n, Value keyPos,
+    int64_t stride, int64_t offset, std::optional<int64_t> window,
+    ArrayRef<Value> queryToken, Value slabFirstToken, Value slabLastToken,
+    double scaleLog2) {
+  constexpr int64_t keyTiles = kKeyChunk / 8;
+  double negInf = -std::numeric_limits<double>::infinity();
+  auto keyToken = [&](Value keyRow) {
+    return add(arith::MulIOp::create(b, loc, add(keyPos, keyRow), index(stride)),
+               index(offset));
+  };
+  auto flatten = [](ArrayRef<SmallVector<Value>> tiles) {
+    SmallVector<Value> flat;
+    for (const SmallVector<Value> &tile : tiles)
+      llvm::append_range(flat, tile);
+    return flat;
+  };
+  SmallVector<SmallVector<Value>> scaled(keyTiles);
+  for (int64_t j = 0; j < keyTiles; ++j)
+    for (int64_t e = 0; e < 4; ++e)
+      scaled[j].push_back(
+          arith::MulFOp::create(b, loc, scores[j][e], f32(scaleLog2)));
+
+  // A full chunk that every row of the slab sees entirely (the common case
+  // away from the diagonal and the window's edge) needs no per-key masks.
+  Value fullyVisible = arith::AndIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, n,
+                            index(kKeyChunk)),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                            keyToken(add(chunk, index(kKeyChunk - 1))),
+                            slabFirstToken));
+  if (window)
+    fullyVisible = arith::AndIOp::create(
+        b, loc, fullyVisible,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                              add(keyToken(chunk), index(*window)),
+                              slabLastToken));
+  SmallVector<Type> types(4 * keyTiles, b.getF32Type());
+  auto ifFull = scf::IfOp::create(b, loc, types, fullyVisible, true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&ifFull.getThenRegion().front());
+  scf::YieldOp::create(b, loc, flatten(scaled));
+  b.setInsertionPointToStart(&ifFull.getElseRegion().front());
+  Value pair = arith::MulIOp::create(
+      b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
+  for (int64_t j = 0; j < keyTiles; ++j) {
+    for (int64_t e = 0; e < 4; ++e) {
+      int rowSel = e / 2;
+      Value column = add(pair, index(8 * j + e % 2));
+      Value token = keyToken(add(chunk, column));
+      Value visible = arith::AndIOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, column, n),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, token,
+                                queryToken[rowSel]));
+      if (window)
+        visible = arith::AndIOp::create(
+            b, loc, visible,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                  add(token, index(*window)),
+                                  queryToken[rowSel]));
+      scaled[j][e] =
+          arith::SelectOp::create(b, loc, visible, scaled[j][e], f32(negInf));
+    }
+  }
+  scf::YieldOp::create(b, loc, flatten(scaled));
+  SmallVector<SmallVector<Value>> result(keyTiles);
+  for (int64_t j = 0; j < keyTiles; ++j)
+    for (int64_t e = 0; e < 4; ++e)
+      result[j].push_back(ifFull.getResult(4 * j + e));
+  return result;
+}
+
 void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   const SliceInfo &key = slices.lookup(op.getKey());
   const SliceInfo &value = slices.lookup(op.getValue());
@@ -1059,10 +1160,44 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       add(queryPos, arith::DivUIOp::create(b, loc, rowBase, index(heads)));
   Value slabLastToken =
       add(queryPos, arith::DivUIOp::create(b, loc, lastRow, index(heads)));
-  Value pair = arith::MulIOp::create(
-      b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
   Value lane8 = arith::RemUIOp::create(b, loc, lane, index(8));
   Value laneOctet = arith::DivUIOp::create(b, loc, lane, index(8));
+
+  // Chunk c holds keys [c, c + n(c)); it is skipped when no row of the
+  // slab can see it (causal or window).
+  auto chunkSize = [&](Value chunk) {
+    return arith::MinUIOp::create(b, loc, index(kKeyChunk),
+                                  arith::SubIOp::create(b, loc, count, chunk))
+        .getResult();
+  };
+  auto chunkNeeded = [&](Value chunk, Value n) {
+    Value needed = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                         keyToken(chunk), slabLastToken);
+    if (window) {
+      Value lastKey =
+          keyToken(arith::SubIOp::create(b, loc, add(chunk, n), index(1)));
+      needed = arith::AndIOp::create(
+          b, loc, needed,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                add(lastKey, index(*window)), slabFirstToken));
+    }
+    return needed;
+  };
+
+  // Software pipeline over the chunks, two cp.async groups per chunk (K,
+  // then V): chunk c + 1's keys load while chunk c's softmax and P V run,
+  // and its values while its own S = Q K^T runs. Prologue: chunk 0.
+  syncWarp();
+  {
+    Value first = index(0);
+    Value n = chunkSize(first);
+    Value enabled = arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, first, count),
+        chunkNeeded(first, n));
+    stageChunk(key, keyTile, headDim, first, n, enabled);
+    stageChunk(value, valueTile, valueDim, first, n, enabled);
+  }
 
   SmallVector<Value> state;
   for (Value operand : op.getState())
@@ -1074,36 +1209,34 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     b.setInsertionPointToStart(chunkLoop.getBody());
     Value chunk = chunkLoop.getInductionVar();
     ValueRange current = chunkLoop.getRegionIterArgs();
-    Value n = arith::MinUIOp::create(
-        b, loc, index(kKeyChunk), arith::SubIOp::create(b, loc, count, chunk));
-    // Skip a chunk no row of the slab can see (causal or window).
-    Value firstKey = keyToken(chunk);
-    Value lastKey =
-        keyToken(arith::SubIOp::create(b, loc, add(chunk, n), index(1)));
-    Value needed = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
-                                         firstKey, slabLastToken);
-    if (window)
-      needed = arith::AndIOp::create(
-          b, loc, needed,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
-                                add(lastKey, index(*window)), slabFirstToken));
+    Value n = chunkSize(chunk);
+    Value needed = chunkNeeded(chunk, n);
+    Value next = add(chunk, index(kKeyChunk));
+    Value hasNext =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, next, count);
+    // Only evaluated for an existing next chunk (its size is positive).
+    Value nextN = arith::SelectOp::create(b, loc, hasNext, chunkSize(next),
+                                          index(1));
+    Value nextEnabled =
+        arith::AndIOp::create(b, loc, hasNext, chunkNeeded(next, nextN));
     auto ifNeeded = scf::IfOp::create(b, loc, TypeRange(current), needed,
                                       /*withElseRegion=*/true);
+    // A skipped chunk issued no copies: nothing is in flight into the
+    // tiles, so the next chunk's copies can start at once.
     b.setInsertionPointToStart(&ifNeeded.getElseRegion().front());
+    stageChunk(key, keyTile, headDim, next, nextN, nextEnabled);
+    stageChunk(value, valueTile, valueDim, next, nextN, nextEnabled);
     scf::YieldOp::create(b, loc, current);
     b.setInsertionPointToStart(&ifNeeded.getThenRegion().front());
 
-    Value fullMask = arith::ConstantIntOp::create(b, loc, b.getI32Type(), -1);
-    // The previous chunk's fragments are all read before the tiles are
-    // overwritten.
-    NVVM::SyncWarpOp::create(b, loc, fullMask);
-    Value keyGroup = stageChunk(key, keyTile, headDim, chunk, n);
-    Value valueGroup = stageChunk(value, valueTile, valueDim, chunk, n);
-    nvgpu::DeviceAsyncWaitOp::create(b, loc, keyGroup, b.getI32IntegerAttr(1));
-    NVVM::SyncWarpOp::create(b, loc, fullMask);
-
+    // Pending: K(c), V(c). Keys landed once at most one group is pending.
+    waitGroups(1);
+    syncWarp();
     constexpr int64_t keyTiles = kKeyChunk / 8;
     SmallVector<SmallVector<Value>> scores = scoreFragments();
+    // Every lane has read the key tile: load the next chunk's keys.
+    syncWarp();
+    stageChunk(key, keyTile, headDim, next, nextN, nextEnabled);
 
     // Mask, scale, and the online-softmax update for the lane's two rows.
     Value maxOld[2], sumOld[2], rowMax[2];
@@ -1112,30 +1245,12 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       sumOld[i] = vector::ExtractOp::create(b, loc, current[1], i);
       rowMax[i] = f32(negInf);
     }
-    for (int64_t j = 0; j < keyTiles; ++j) {
-      for (int64_t e = 0; e < 4; ++e) {
-        int rowSel = e / 2;
-        Value column = add(pair, index(8 * j + e % 2));
-        Value token = keyToken(add(chunk, column));
-        Value visible = arith::AndIOp::create(
-            b, loc,
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, column, n),
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, token,
-                                  queryToken[rowSel]));
-        if (window)
-          visible = arith::AndIOp::create(
-              b, loc, visible,
-              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
-                                    add(token, index(*window)),
-                                    queryToken[rowSel]));
-        Value scaled =
-            arith::MulFOp::create(b, loc, scores[j][e], f32(scaleLog2));
-        scores[j][e] =
-            arith::SelectOp::create(b, loc, visible, scaled, f32(negInf));
-        rowMax[rowSel] =
-            arith::MaximumFOp::create(b, loc, rowMax[rowSel], scores[j][e]);
-      }
-    }
+    scores = maskScores(scores, chunk, n, keyPos, stride, offset, window,
+                        queryToken, slabFirstToken, slabLastToken, scaleLog2);
+    for (int64_t j = 0; j < keyTiles; ++j)
+      for (int64_t e = 0; e < 4; ++e)
+        rowMax[e / 2] =
+            arith::MaximumFOp::create(b, loc, rowMax[e / 2], scores[j][e]);
     Value maxNew[2], alpha[2], sumNew[2], maxSafe[2];
     for (int i = 0; i < 2; ++i) {
       maxNew[i] = arith::MaximumFOp::create(b, loc, maxOld[i],
@@ -1167,8 +1282,9 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     // O += P V: P's C fragments are A fragments of the next product
     // (16 keys = n-tiles 2kk and 2kk+1); V fragments by transposing
     // ldmatrix from the value tile, two dv n-tiles per x4 load.
-    nvgpu::DeviceAsyncWaitOp::create(b, loc, valueGroup, b.getI32IntegerAttr(0));
-    NVVM::SyncWarpOp::create(b, loc, fullMask);
+    // Pending: V(c), K(c + 1).
+    waitGroups(1);
+    syncWarp();
     auto pairF32Type = VectorType::get({2}, b.getF32Type());
     auto pairType = VectorType::get({2}, inputType);
     auto packP = [&](Value lo, Value hi) -> Value {
@@ -1208,6 +1324,10 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       }
     }
 
+    // Every lane has read the value tile: load the next chunk's values.
+    syncWarp();
+    stageChunk(value, valueTile, valueDim, next, nextN, nextEnabled);
+
     auto rowStateType = VectorType::get({2}, b.getF32Type());
     auto accType = VectorType::get({valueDim / 2}, b.getF32Type());
     scf::YieldOp::create(
@@ -1221,6 +1341,8 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     b.setInsertionPointAfter(ifNeeded);
     scf::YieldOp::create(b, loc, ifNeeded.getResults());
   }
+  // The last chunk committed (empty) groups for a chunk past the end.
+  waitGroups(0);
   for (auto [result, newValue] :
        llvm::zip(op.getResults(), chunkLoop.getResults()))
     map.map(result, newValue);
@@ -1424,6 +1546,8 @@ void TileLoopLowering::emitProbsMma() {
   Value lastRow = arith::MinUIOp::create(
       b, loc, add(rowBase, index(kSlabRows - 1)),
       arith::SubIOp::create(b, loc, tileRows, index(1)));
+  Value slabFirstToken =
+      add(queryPos, arith::DivUIOp::create(b, loc, rowBase, index(heads)));
   Value slabLastToken =
       add(queryPos, arith::DivUIOp::create(b, loc, lastRow, index(heads)));
   Value pair = arith::MulIOp::create(
@@ -1448,28 +1572,24 @@ void TileLoopLowering::emitProbsMma() {
     scf::YieldOp::create(b, loc,
                          SmallVector<Value>(4 * keyTiles, f32(0.0)));
     b.setInsertionPointToStart(&ifNeeded.getThenRegion().front());
-    Value fullMask = arith::ConstantIntOp::create(b, loc, b.getI32Type(), -1);
-    NVVM::SyncWarpOp::create(b, loc, fullMask);
-    Value keyGroup = stageChunk(key, keyTile, headDim, chunk, n);
-    nvgpu::DeviceAsyncWaitOp::create(b, loc, keyGroup, b.getI32IntegerAttr(0));
-    NVVM::SyncWarpOp::create(b, loc, fullMask);
-    SmallVector<SmallVector<Value>> scores = scoreFragments();
+    syncWarp();
+    stageChunk(key, keyTile, headDim, chunk, n, Value());
+    waitGroups(0);
+    syncWarp();
+    SmallVector<SmallVector<Value>> scores = maskScores(
+        scoreFragments(), chunk, n, keyPos, stride, offset, std::nullopt,
+        queryToken, slabFirstToken, slabLastToken, scaleLog2);
     SmallVector<Value> values;
     for (int64_t j = 0; j < keyTiles; ++j)
       for (int64_t e = 0; e < 4; ++e) {
-        int rowSel = e / 2;
-        Value column = add(pair, index(8 * j + e % 2));
-        Value visible = arith::AndIOp::create(
-            b, loc,
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, column, n),
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
-                                  keyToken(add(chunk, column)),
-                                  queryToken[rowSel]));
-        Value logit = arith::SubFOp::create(
-            b, loc, arith::MulFOp::create(b, loc, scores[j][e], f32(scaleLog2)),
-            lseLog2[rowSel]);
-        values.push_back(arith::SelectOp::create(
-            b, loc, visible, math::Exp2Op::create(b, loc, logit), f32(0.0)));
+        // Masked keys (-inf) give 0, also in rows whose lse is -inf.
+        Value masked = arith::CmpFOp::create(
+            b, loc, arith::CmpFPredicate::OEQ, scores[j][e],
+            f32(-std::numeric_limits<double>::infinity()));
+        Value p = math::Exp2Op::create(
+            b, loc, arith::SubFOp::create(b, loc, scores[j][e], lseLog2[e / 2]));
+        values.push_back(
+            arith::SelectOp::create(b, loc, masked, f32(0.0), p));
       }
     scf::YieldOp::create(b, loc, values);
   }
