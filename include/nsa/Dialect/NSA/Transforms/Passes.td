@@ -33,8 +33,9 @@ def NSADecompose : Pass<"nsa-decompose"> {
 def NSATile : Pass<"nsa-tile"> {
   let summary = "Tile the branch attentions into query tiles over KV tile lists";
   let description = [{
-    Rewrites `nsa.compressed_attention`, `nsa.selected_attention` and
-    `nsa.window` into the tile-level form that every later step consumes:
+    Rewrites `nsa.compressed_attention`, `nsa.selected_attention`,
+    `nsa.window` and `nsa.compressed_probs` into the tile-level form that
+    every later step consumes:
 
     ```
     scf.forall (%b, %tile, %hq) in (B, #query tiles, Hq) shared_outs(out, lse)
@@ -57,10 +58,22 @@ def NSATile : Pass<"nsa-tile"> {
       `n` indices `j >= 0` of the position's KV head, the tokens
       `[j * l', min((j + 1) * l', t + 1))` in tiles of `block_kv`.
 
+    `nsa.compressed_probs` becomes the same kind of loop over (B, #query
+    tiles, Hq) with one `nsa.probs_tile` over all compressed blocks of the
+    KV head in its body (the lse is known, so each tile's probabilities are
+    final and are stored as computed):
+
+    ```
+      q, lse = tensor.extract_slice query / lse[b, t0, hq, ...] [1, rows, 1, ...]
+      kc     = tensor.extract_slice compressed_key[b, 0, hq / G, 0] [1, Nc, 1, Dk]
+      p      = nsa.probs_tile q, kc, lse at(t0, 0)
+      tensor.parallel_insert_slice p into probs[b, t0, hq, 0] [1, rows, 1, Nc]
+    ```
+
     Tile sizes come from the `#nsa.target` in scope (`block_q`, `block_kv`).
     The tile loop is marked `nsa.gqa_group_size = G`: its last induction
     variable is the query head, and G consecutive heads read one KV head.
-    Guarantees: no branch attention op remains; every KV tile slice and
+    Guarantees: no branch attention or probabilities op remains; every KV tile slice and
     every query tile slice is in bounds.
   }];
   let dependentDialects = [
