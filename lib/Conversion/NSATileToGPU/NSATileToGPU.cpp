@@ -75,6 +75,17 @@ struct SliceInfo {
   SmallVector<int64_t> keptDims;
 };
 
+/// Key row c of a tile is token keyStride * (keyPos + c) + keyOffset.
+struct KeyMap {
+  Value keyPos;
+  int64_t stride, offset;
+};
+
+/// Token positions of a slab's first and last valid row.
+struct SlabTokens {
+  Value first, last;
+};
+
 /// Lowers one tile loop. All IR is created by `b`; values of the original
 /// loop are translated through `map` (tensors of the tile state map to
 /// registers, captured tensors to buffers).
@@ -130,10 +141,17 @@ private:
   /// The scores scaled into the log2 domain, -inf where a key is past the
   /// chunk, after the row, or (with a window) before it.
   SmallVector<SmallVector<Value>> maskScores(
-      ArrayRef<SmallVector<Value>> scores, Value chunk, Value n, Value keyPos,
-      int64_t stride, int64_t offset, std::optional<int64_t> window,
-      ArrayRef<Value> queryToken, Value slabFirstToken, Value slabLastToken,
-      double scaleLog2);
+      ArrayRef<SmallVector<Value>> scores, Value chunk, Value n,
+      const KeyMap &keys, std::optional<int64_t> window,
+      ArrayRef<Value> queryToken, const SlabTokens &slab, double scaleLog2);
+  /// Token position of key row `keyRow` of a tile.
+  Value keyToken(const KeyMap &keys, Value keyRow) {
+    return add(arith::MulIOp::create(b, loc, add(keys.keyPos, keyRow),
+                                     index(keys.stride)),
+               index(keys.offset));
+  }
+  /// The token positions of the slab's first and last valid row.
+  SlabTokens slabTokens(Value queryPos);
 
   Value index(int64_t value) {
     return arith::ConstantIndexOp::create(b, loc, value);
@@ -1059,17 +1077,23 @@ SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
   return scores;
 }
 
+SlabTokens TileLoopLowering::slabTokens(Value queryPos) {
+  int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
+  Value lastRow = arith::MinUIOp::create(
+      b, loc, add(rowBase, index(kSlabRows - 1)),
+      arith::SubIOp::create(b, loc, tileRows, index(1)));
+  return {add(queryPos, arith::DivUIOp::create(b, loc, rowBase, index(heads))),
+          add(queryPos, arith::DivUIOp::create(b, loc, lastRow, index(heads)))};
+}
+
 SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
-    ArrayRef<SmallVector<Value>> scores, Value chunk, Value n, Value keyPos,
-    int64_t stride, int64_t offset, std::optional<int64_t> window,
-    ArrayRef<Value> queryToken, Value slabFirstToken, Value slabLastToken,
-    double scaleLog2) {
+    ArrayRef<SmallVector<Value>> scores, Value chunk, Value n,
+    const KeyMap &keys, std::optional<int64_t> window,
+    ArrayRef<Value> queryToken, const SlabTokens &slab, double scaleLog2) {
   constexpr int64_t keyTiles = kKeyChunk / 8;
   double negInf = -std::numeric_limits<double>::infinity();
-  auto keyToken = [&](Value keyRow) {
-    return add(arith::MulIOp::create(b, loc, add(keyPos, keyRow), index(stride)),
-               index(offset));
-  };
+  auto keyToken = [&](Value keyRow) { return this->keyToken(keys, keyRow); };
+  Value slabFirstToken = slab.first, slabLastToken = slab.last;
   auto flatten = [](ArrayRef<SmallVector<Value>> tiles) {
     SmallVector<Value> flat;
     for (const SmallVector<Value> &tile : tiles)
@@ -1147,19 +1171,11 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   // Scores in the log2 domain: exp(s - m) = exp2(s * log2e - m * log2e).
   double scaleLog2 = op.getScale().convertToDouble() * M_LOG2E;
   double negInf = -std::numeric_limits<double>::infinity();
-  int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
-
-  auto keyToken = [&](Value keyRow) {
-    return add(arith::MulIOp::create(b, loc, add(keyPos, keyRow), index(stride)),
-               index(offset));
-  };
+  KeyMap keys{keyPos, stride, offset};
+  auto keyToken = [&](Value keyRow) { return this->keyToken(keys, keyRow); };
   Value queryToken[2] = {add(queryPos, rowPos[0]), add(queryPos, rowPos[1])};
-  Value lastRow = arith::MinUIOp::create(b, loc, add(rowBase, index(kSlabRows - 1)),
-                                         arith::SubIOp::create(b, loc, tileRows, index(1)));
-  Value slabFirstToken =
-      add(queryPos, arith::DivUIOp::create(b, loc, rowBase, index(heads)));
-  Value slabLastToken =
-      add(queryPos, arith::DivUIOp::create(b, loc, lastRow, index(heads)));
+  SlabTokens slab = slabTokens(queryPos);
+  Value slabFirstToken = slab.first, slabLastToken = slab.last;
   Value lane8 = arith::RemUIOp::create(b, loc, lane, index(8));
   Value laneOctet = arith::DivUIOp::create(b, loc, lane, index(8));
 
@@ -1245,8 +1261,8 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       sumOld[i] = vector::ExtractOp::create(b, loc, current[1], i);
       rowMax[i] = f32(negInf);
     }
-    scores = maskScores(scores, chunk, n, keyPos, stride, offset, window,
-                        queryToken, slabFirstToken, slabLastToken, scaleLog2);
+    scores = maskScores(scores, chunk, n, keys, window, queryToken, slab,
+                        scaleLog2);
     for (int64_t j = 0; j < keyTiles; ++j)
       for (int64_t e = 0; e < 4; ++e)
         rowMax[e / 2] =
@@ -1525,11 +1541,7 @@ void TileLoopLowering::emitProbsMma() {
   int64_t stride = probs.getKeyStrideAttr().getInt();
   int64_t offset = probs.getKeyOffsetAttr().getInt();
   double scaleLog2 = probs.getScale().convertToDouble() * M_LOG2E;
-  int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
-  auto keyToken = [&](Value keyRow) {
-    return add(arith::MulIOp::create(b, loc, add(keyPos, keyRow), index(stride)),
-               index(offset));
-  };
+  KeyMap keys{keyPos, stride, offset};
   // The lane's rows: query token and lse (log2 domain).
   Value queryToken[2], lseLog2[2];
   for (int i = 0; i < 2; ++i) {
@@ -1543,13 +1555,7 @@ void TileLoopLowering::emitProbsMma() {
         b, loc, memref::LoadOp::create(b, loc, lseSlice.buffer, indices),
         f32(M_LOG2E));
   }
-  Value lastRow = arith::MinUIOp::create(
-      b, loc, add(rowBase, index(kSlabRows - 1)),
-      arith::SubIOp::create(b, loc, tileRows, index(1)));
-  Value slabFirstToken =
-      add(queryPos, arith::DivUIOp::create(b, loc, rowBase, index(heads)));
-  Value slabLastToken =
-      add(queryPos, arith::DivUIOp::create(b, loc, lastRow, index(heads)));
+  SlabTokens slab = slabTokens(queryPos);
   Value pair = arith::MulIOp::create(
       b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
   constexpr int64_t keyTiles = kKeyChunk / 8;
@@ -1562,7 +1568,7 @@ void TileLoopLowering::emitProbsMma() {
                                    arith::SubIOp::create(b, loc, count, chunk));
   // Chunks after the slab's last row are all zeros: no loads, no mma.
   Value needed = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
-                                       keyToken(chunk), slabLastToken);
+                                       keyToken(keys, chunk), slab.last);
   SmallVector<Type> resultTypes(4 * keyTiles, b.getF32Type());
   auto ifNeeded = scf::IfOp::create(b, loc, resultTypes, needed,
                                     /*withElseRegion=*/true);
@@ -1576,9 +1582,9 @@ void TileLoopLowering::emitProbsMma() {
     stageChunk(key, keyTile, headDim, chunk, n, Value());
     waitGroups(0);
     syncWarp();
-    SmallVector<SmallVector<Value>> scores = maskScores(
-        scoreFragments(), chunk, n, keyPos, stride, offset, std::nullopt,
-        queryToken, slabFirstToken, slabLastToken, scaleLog2);
+    SmallVector<SmallVector<Value>> scores =
+        maskScores(scoreFragments(), chunk, n, keys, std::nullopt, queryToken,
+                   slab, scaleLog2);
     SmallVector<Value> values;
     for (int64_t j = 0; j < keyTiles; ++j)
       for (int64_t e = 0; e < 4; ++e) {
