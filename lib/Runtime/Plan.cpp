@@ -176,10 +176,10 @@ bool checkStorage(const TensorSpec &spec, const TensorRef &t,
     return false;
   }
   uintptr_t address = reinterpret_cast<uintptr_t>(t.data);
-  if (address % static_cast<uintptr_t>(dtypeSize(spec.dtype)) != 0) {
+  if (address % kDataAlignment != 0) {
     error = prefix() + ": the data pointer " + hexAddress(t.data) +
-            " is not aligned to its " + std::to_string(dtypeSize(spec.dtype)) +
-            "-byte elements";
+            " is not " + std::to_string(kDataAlignment) +
+            "-byte aligned (the kernels move 16-byte vectors)";
     return false;
   }
   if (!t.strides)

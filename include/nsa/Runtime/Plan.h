@@ -36,6 +36,9 @@ struct TensorRef {
 
 /// Scratch buffers are laid out at multiples of this many bytes.
 constexpr uint64_t kScratchAlignment = 256;
+/// Every caller tensor's data must be aligned to this many bytes: the
+/// tensor-core kernels move 16-byte vectors (cp.async) from row starts.
+constexpr uint64_t kDataAlignment = 16;
 
 /// One kernel parameter: its little-endian value and size in bytes (4 or 8).
 /// A scratch-relative parameter holds an offset to add to the scratch base.

@@ -353,8 +353,13 @@ TEST(RuntimePlan, StorageChecks) {
   in = inputs(2, 100);
   in.refs[0].data = address(kQ + 1);
   EXPECT_EQ(planError(m, in, out),
-            "input 'q' (index 0): the data pointer 0x10000001 is not aligned "
-            "to its 2-byte elements");
+            "input 'q' (index 0): the data pointer 0x10000001 is not 16-byte "
+            "aligned (the kernels move 16-byte vectors)");
+  // Element-aligned is not enough: cp.async copies 16 bytes.
+  in.refs[0].data = address(kQ + 8);
+  EXPECT_EQ(planError(m, in, out),
+            "input 'q' (index 0): the data pointer 0x10000008 is not 16-byte "
+            "aligned (the kernels move 16-byte vectors)");
 
   in = inputs(2, 100);
   in.setStrides(0, {8192, 128 * 64 * 2, 128, 1});
@@ -387,7 +392,7 @@ TEST(RuntimePlan, OutputsMustNotOverlap) {
             "not share memory with other tensors");
   out = outputs(2, 100);
   // o is 2 x 100 x 64 x 128 bf16 = 3276800 bytes: lse starts inside it.
-  out.refs[1].data = address(kO + 3276800 - 4);
+  out.refs[1].data = address(kO + 3276800 - 16);
   EXPECT_HAS(planError(m, in, out),
              "output 'o' (index 0) overlaps output 'lse' (index 1)");
   out.refs[1].data = address(kO + 3276800); // right after: fine
