@@ -28,6 +28,8 @@
 #include "nsa/Conversion/Passes.h"
 #include "nsa/Dialect/NSA/IR/NSAOps.h"
 
+#include "../Utils/ElementTypes.h"
+
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -263,12 +265,9 @@ LogicalResult TileLoopLowering::checkStructure() {
       return op.emitOpError() << "tile loop stores must have unit strides";
   }
   // The kernels load f16, bf16 or f32 and compute in f32.
-  auto isKernelType = [](Type type) {
-    return type.isF16() || type.isBF16() || type.isF32();
-  };
   for (Value value : {queryTile(), Value(stored->getResult(0))}) {
     Type elementType = getElementTypeOrSelf(value.getType());
-    if (!isKernelType(elementType))
+    if (!isComputeActivationType(elementType))
       return tileStart()->emitOpError()
              << "GPU tile kernels support f16, bf16 and f32; got "
              << elementType;

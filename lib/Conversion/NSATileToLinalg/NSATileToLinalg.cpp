@@ -8,6 +8,7 @@
 #include "nsa/Conversion/Passes.h"
 #include "nsa/Dialect/NSA/IR/NSAOps.h"
 
+#include "../Utils/ElementTypes.h"
 #include "../Utils/LinalgBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -266,6 +267,30 @@ struct LowerProbsTile : OpRewritePattern<ProbsTileOp> {
 struct ConvertNSATileToLinalgPass
     : nsa::impl::ConvertNSATileToLinalgBase<ConvertNSATileToLinalgPass> {
   void runOnOperation() override {
+    // The patterns compute in f32 from any float; refuse what the NSA
+    // semantics do not define instead of silently rounding (f64) or
+    // converting what the CPU path cannot (f8). Every such op is reported.
+    bool refused = false;
+    getOperation()->walk([&](Operation *op) {
+      Value activation;
+      if (auto init = dyn_cast<InitTileStateOp>(op))
+        activation = init.getQuery();
+      else if (auto attend = dyn_cast<AttendTileOp>(op))
+        activation = attend.getKey();
+      else if (auto probs = dyn_cast<ProbsTileOp>(op))
+        activation = probs.getQuery();
+      if (!activation)
+        return;
+      Type type = getElementTypeOrSelf(activation.getType());
+      if (isComputeActivationType(type))
+        return;
+      op->emitOpError("cannot be lowered to linalg: activations must be f32, "
+                      "f16 or bf16 (accumulated in f32), got ")
+          << type;
+      refused = true;
+    });
+    if (refused)
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     populateNSATileToLinalgPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))

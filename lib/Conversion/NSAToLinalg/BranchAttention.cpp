@@ -19,6 +19,7 @@
 
 #include "nsa/Dialect/NSA/IR/NSAOps.h"
 
+#include "../Utils/ElementTypes.h"
 #include "../Utils/LinalgBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -280,7 +281,7 @@ template <typename OpTy> struct DenseBranchPattern : OpRewritePattern<OpTy> {
 
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
-    if (!isDenseBranchElementType(activationType(op)))
+    if (!isComputeActivationType(activationType(op)))
       return rewriter.notifyMatchFailure(
           op, "dense branch attention supports f32, f16 and bf16 only");
     auto [output, lse] = emit(op, rewriter);
@@ -394,17 +395,13 @@ struct LowerSelectedAttention : DenseBranchPattern<SelectedAttentionOp> {
 
 } // namespace
 
-bool mlir::nsa::isDenseBranchElementType(Type type) {
-  return type.isF32() || type.isF16() || type.isBF16();
-}
-
 LogicalResult mlir::nsa::verifyDenseBranchAttentions(Operation *root) {
   bool failed = false;
   root->walk([&](Operation *op) {
     if (!isa<CompressedAttentionOp, SelectedAttentionOp, WindowOp>(op))
       return;
     Type type = activationType(op);
-    if (isDenseBranchElementType(type))
+    if (isComputeActivationType(type))
       return;
     op->emitOpError("cannot be lowered by branch-attention: activations must "
                     "be f32, f16 or bf16 (accumulated in f32), got ")

@@ -15,10 +15,6 @@ namespace mlir {
 class RewritePatternSet;
 namespace nsa {
 
-/// Whether the dense lowering handles activations of `type` (f32, f16, bf16:
-/// the input types of the NSA semantics, accumulated in f32).
-bool isDenseBranchElementType(Type type);
-
 /// Emits an error on every branch attention under `root` that the dense
 /// lowering refuses; fails if there is one.
 LogicalResult verifyDenseBranchAttentions(Operation *root);
