@@ -1,6 +1,6 @@
-// RUN: nsa-opt %s --nsa-to-nvvm | FileCheck %s
-// RUN: nsa-opt %s --nsa-to-nvvm=chip=sm_80 | FileCheck %s --check-prefix=SM80
-// RUN: not nsa-opt %s --nsa-to-nvvm=chip=sm_70 2>&1 | FileCheck %s --check-prefix=BADCHIP
+// RUN: nsa-opt %s --nsa-to-nvvm -split-input-file | FileCheck %s
+// RUN: nsa-opt %s --nsa-to-nvvm=chip=sm_80 -split-input-file | FileCheck %s --check-prefix=SM80
+// RUN: not nsa-opt %s --nsa-to-nvvm=chip=sm_70 -split-input-file 2>&1 | FileCheck %s --check-prefix=BADCHIP
 
 // The whole NSA layer lowers to one gpu.module of NVVM kernels and a host
 // function on memrefs that allocates the scratch buffers and launches the
@@ -23,6 +23,7 @@
 // CHECK:         nvvm.shfl.sync bfly
 // CHECK:         llvm.call @__nv_expf
 // CHECK-NOT:     gpu.module
+// CHECK:       func.func @layer_bf16
 
 // SM80: #nvvm.target<chip = "sm_80"
 // BADCHIP: chip "sm_70" is not one of sm_80, sm_86, sm_89, sm_90, sm_90a
@@ -35,4 +36,30 @@ func.func @layer(%q: tensor<?x?x8x64xf32> {nsa.name = "q"}, %k: tensor<?x?x2x64x
       -> (tensor<?x?x8x64xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>)
   return %o, %l1, %l2, %l3
       : tensor<?x?x8x64xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>
+}
+
+// -----
+
+// bf16: the tile kernels of the three branches and of the probabilities
+// reach NVVM as tensor-core code for sm_90a and sm_80 alike: cp.async
+// copies into shared memory, ldmatrix, mma.sync m16n8k16 with bf16
+// operands and f32 accumulators.
+// RUN: nsa-opt %s --nsa-to-nvvm -split-input-file | FileCheck %s --check-prefix=MMA
+// RUN: nsa-opt %s --nsa-to-nvvm=chip=sm_80 -split-input-file | FileCheck %s --check-prefix=MMA
+// MMA-LABEL: func.func @layer_bf16
+// MMA:       gpu.module @layer_bf16_kernel
+// MMA:         nvvm.cp.async.shared.global
+// MMA:         nvvm.cp.async.commit.group
+// MMA:         nvvm.cp.async.wait.group 1
+// MMA:         nvvm.ldmatrix
+// MMA:         nvvm.mma.sync {{.*}} multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+
+func.func @layer_bf16(%q: tensor<?x?x16x64xbf16> {nsa.name = "q"}, %k: tensor<?x?x1x64xbf16>,
+                      %v: tensor<?x?x1x64xbf16>, %g: tensor<?x?x16x3xbf16>)
+    -> (tensor<?x?x16x64xbf16>, tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<?x?x16xf32>) {
+  %o, %l1, %l2, %l3 = nsa.attention %q, keys(%k) values(%v) gates(%g) {config = #nsa.config<>}
+      : (tensor<?x?x16x64xbf16>, tensor<?x?x1x64xbf16>, tensor<?x?x1x64xbf16>, tensor<?x?x16x3xbf16>)
+      -> (tensor<?x?x16x64xbf16>, tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<?x?x16xf32>)
+  return %o, %l1, %l2, %l3
+      : tensor<?x?x16x64xbf16>, tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<?x?x16xf32>
 }
