@@ -95,17 +95,27 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     (`nvgpu.device_async_copy`, 16 bytes per copy, zero-filled past the
     tile), loads B fragments with `nvgpu.ldmatrix` (transposed for V), and
     computes S = Q K^T and O += P V with `mma.sync.m16n8k16` (`nvvm.mma.sync`,
-    f32 accumulation). The online softmax runs on the accumulator fragments
-    (exp2 domain; row max and sum reduced over the lane quad), and chunks
-    that no row of the slab can see are skipped. Other types and shapes
-    keep the CUDA-core kernel above.
+    f32 accumulation). The chunks are software-pipelined with two
+    `cp.async` groups per chunk (`nvvm.cp.async.commit.group` /
+    `wait.group`): the next chunk's keys load during this chunk's softmax
+    and P V, its values during its own S. The online softmax runs on the
+    accumulator fragments (exp2 domain; row max and sum reduced over the
+    lane quad); chunks that no row of the slab can see are skipped, and
+    chunks that every row sees entirely skip the per-key masks. Other types
+    and shapes keep the CUDA-core kernel above.
+
+    Tile loops of `nsa.probs_tile` (from `nsa.compressed_probs`) lower the
+    same two ways, without softmax state: each probability is stored into
+    the loop's output as soon as it is computed (tensor cores: f32 pairs
+    per lane from the S fragments; CUDA cores: one value per key and row).
 
     Captured tensors are read through `bufferization.to_buffer` and the
     results come back through `bufferization.to_tensor` of fresh buffers, so
     `one-shot-bufferize` can run afterwards. The pass refuses tile loops it
     does not understand (not normalized, a store of something other than a
-    `nsa.finalize_tile` result, tensor ops other than slices and element
-    reads in the KV loop nest) with an error on the offending op.
+    `nsa.finalize_tile` or `nsa.probs_tile` result, tensor ops other than
+    slices and element reads in the KV loop nest, activation types other
+    than f32, f16 and bf16) with an error on the offending op.
   }];
   let options = [
     Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
