@@ -177,3 +177,25 @@ func.func @probs_bf16(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf16>, %ls
   return %p : tensor<?x?x8x?xf32>
 }
 }
+
+// -----
+
+// The warps' tiles must fit the target's shared memory: 4 warps x 32 keys x
+// ((32 + 8) + (16 + 8)) x 2 bytes = 16384 does not fit 16000 bytes, so the
+// bf16 window keeps the CUDA-core kernel.
+// CHECK-LABEL: func.func @window_small_smem
+// CHECK-NOT:   nvvm.mma.sync
+// CHECK:       gpu.launch
+// CHECK-NOT:   dynamic_shared_memory_size
+// CHECK-NOT:   nvvm.mma.sync
+// CHECK:       return
+// NOMMA-LABEL: func.func @window_small_smem
+module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, shared_memory = 16000>} {
+func.func @window_small_smem(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v: tensor<?x?x2x16xbf16>)
+    -> (tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>) {
+  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
+      : tensor<?x?x8x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x2x16xbf16>
+      -> tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
+  return %o, %l : tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
+}
+}

@@ -103,6 +103,9 @@ public:
 private:
   LogicalResult checkStructure();
   bool canUseTensorCores();
+  /// Dynamic shared memory of a tensor-core kernel: each warp's key tile
+  /// and (for attention) value tile.
+  int64_t sharedMemoryBytes() const;
   void mapInductionVars(Value linear);
   LogicalResult emitKernel(gpu::LaunchOp launch);
   LogicalResult emitSlabKernel(gpu::LaunchOp launch);
@@ -328,7 +331,15 @@ bool TileLoopLowering::canUseTensorCores() {
   auto queryType = cast<RankedTensorType>(queryTile().getType());
   slabsPerTile =
       llvm::divideCeil(*positions * queryType.getDimSize(1), kSlabRows);
-  return true;
+  // Head dims too large for the warps' tiles in the target's shared memory
+  // keep the CUDA-core kernel, which needs none.
+  return sharedMemoryBytes() <= TargetAttr::lookup(forall).getSharedMemory();
+}
+
+int64_t TileLoopLowering::sharedMemoryBytes() const {
+  return numWarps * kKeyChunk *
+         (headDim + kRowPad + (valueDim ? valueDim + kRowPad : 0)) *
+         (inputType.getIntOrFloatBitWidth() / 8);
 }
 
 LogicalResult TileLoopLowering::run() {
@@ -379,10 +390,8 @@ LogicalResult TileLoopLowering::run() {
     // One warp per (tile, slab) work item.
     Value items = arith::MulIOp::create(b, loc, blocks, index(slabsPerTile));
     blocks = arith::CeilDivUIOp::create(b, loc, items, index(numWarps));
-    int64_t bytes = numWarps * kKeyChunk *
-                    (headDim + kRowPad + (valueDim ? valueDim + kRowPad : 0)) *
-                    (inputType.getIntOrFloatBitWidth() / 8);
-    sharedBytes = arith::ConstantIntOp::create(b, loc, b.getI32Type(), bytes);
+    sharedBytes = arith::ConstantIntOp::create(b, loc, b.getI32Type(),
+                                               sharedMemoryBytes());
   }
   auto launch = gpu::LaunchOp::create(b, loc, blocks, one, one,
                                       index(numWarps * kWarpSize), one, one,
@@ -879,8 +888,7 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
                                               gpu::AddressSpace::Workgroup);
   int64_t elementBytes = inputType.getIntOrFloatBitWidth() / 8;
   int64_t keyBytes = kKeyChunk * (headDim + kRowPad) * elementBytes;
-  int64_t warpBytes =
-      keyBytes + (valueDim ? kKeyChunk * (valueDim + kRowPad) * elementBytes : 0);
+  int64_t warpBytes = sharedMemoryBytes() / numWarps;
   Value shared = gpu::DynamicSharedMemoryOp::create(
       b, loc,
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
