@@ -1,22 +1,24 @@
 //===- NSATileToGPU.cpp - tile loops to GPU kernels -----------------------===//
 //
 // Lowers each tile loop (an scf.forall whose body runs the nsa tile ops, as
-// nsa-tile and nsa-fuse-gqa-group leave it) to a gpu.launch:
+// nsa-tile and nsa-fuse-gqa-group leave it) to a gpu.launch, in one of two
+// shapes:
 //
-// - the loop's iterations (batch, query tile, head group) become the grid;
-// - inside a thread block the query tile's rows (position x head) are
-//   distributed over warps, and each warp runs the tile's KV loop nest for
-//   its row, with the 32 lanes splitting the head dimensions: q . k is a
-//   lane-partial dot product reduced with shuffles, the online-softmax state
-//   lives in registers (max and sum as scalars, the accumulator as a vector
-//   of ceil(Dv / 32) values per lane);
-// - all heads of a fused tile walk the same KV rows in the same order, so the
-//   group's K/V reads are served once from DRAM and then from L1/L2.
+// - tensor cores (f16/bf16, head dims multiples of 16, tiles that fit the
+//   target's shared memory): one warp per (tile, slab of 16 rows); K/V
+//   chunks of 32 keys staged by cp.async in the warp's own padded
+//   shared-memory tiles, ldmatrix fragments, mma.sync m16n8k16 for S = Q K^T
+//   and O += P V, the online softmax on the accumulator fragments;
+// - CUDA cores (f32 and other shapes): one block per tile, the rows
+//   (position x head) distributed over warps, the 32 lanes splitting the
+//   head dims, q . k as lane-partial products reduced with shuffles.
 //
-// The loop nest between nsa.init_tile_state and nsa.finalize_tile (scf.for,
-// scf.if, index arithmetic, tensor.extract of selected indices) is cloned
-// as is, with the tile state carried as registers instead of tensors, so the
-// block lists of the three branches come from nsa-tile unchanged.
+// In both, all heads of a fused tile walk the same KV rows, and the loop
+// nest between the tile ops (scf.for, scf.if, index arithmetic,
+// tensor.extract of selected indices) is cloned as is, with the tile state
+// carried in registers instead of tensors, so the block lists of the three
+// branches come from nsa-tile unchanged. A loop of nsa.probs_tile has no
+// state: its probabilities are stored as they are computed.
 //
 // Tensors captured by the loop are read through bufferization.to_buffer,
 // and the loop's results are fresh buffers wrapped by
