@@ -66,3 +66,35 @@ def run_branch(branch: str, cfg: NSAConfig, q: np.ndarray, k: np.ndarray, v: np.
         inputs.append(indices.astype(np.int32))
     o, lse = module.call("branch", inputs, [(4, np.float32), (3, np.float32)])
     return o, lse
+
+
+def probs_module(cfg: NSAConfig, num_q_heads: int, num_kv_heads: int, key_dim: int,
+                 block_q: int) -> str:
+    """MLIR text of ``@probs(q, kc, lse) -> p`` (``nsa.compressed_probs``) in f32."""
+    f32 = "f32"
+    q = tensor_type([None, None, num_q_heads, key_dim], f32)
+    kc = tensor_type([None, None, num_kv_heads, key_dim], f32)
+    lse = tensor_type([None, None, num_q_heads], f32)
+    probs = tensor_type([None, None, num_q_heads, None], f32)
+    return f"""module attributes {{nsa.target = #nsa.target<block_q = {block_q}>}} {{
+  func.func @probs(%q: {q}, %kc: {kc}, %lse: {lse}) -> {probs} attributes {{llvm.emit_c_interface}} {{
+    %p = nsa.compressed_probs %q, %kc, %lse {{config = {config_attr(cfg)}}}
+        : {q}, {kc}, {lse} -> {probs}
+    return %p : {probs}
+  }}
+}}
+"""
+
+
+def run_compressed_probs(cfg: NSAConfig, q: np.ndarray, kc: np.ndarray, lse: np.ndarray, *,
+                         block_q: int = 64, fuse_gqa_group: bool = True,
+                         tile: bool = True) -> np.ndarray:
+    """Compiles (cached) and runs ``nsa.compressed_probs``: tiled into
+    ``nsa.probs_tile`` loops, or (``tile=False``) lowered densely; returns the
+    [B, T, Hq, Nc] probabilities in f32."""
+    text = probs_module(cfg, q.shape[2], kc.shape[2], q.shape[3], block_q)
+    pipeline = cpu_pipeline(tile=tile, fuse_gqa_group=fuse_gqa_group)
+    module = CompiledModule(compile_to_shared_library(text, pipeline))
+    inputs = [q.astype(np.float32), kc.astype(np.float32), lse.astype(np.float32)]
+    (probs,) = module.call("probs", inputs, [(4, np.float32)])
+    return probs

@@ -481,3 +481,37 @@ def _check_duplicate_indices(variant: Variant):
                         block_kv=variant.block_kv, fuse_gqa_group=variant.fuse,
                         tile=variant.tile)
     compare(o, lse, ref_o, ref_lse)
+
+
+# --------------------------------------------------------------------------------------
+# nsa.compressed_probs (tiled into nsa.probs_tile loops, or dense)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["tiled-fused", "tiled", "untiled"])
+@pytest.mark.parametrize("shape", ["paper-H2G4-d16", "fla-H1G16-dk16dv8",
+                                   "small-H2G1-dk8dv24", "tiny-H2G16-d8"])
+def test_compressed_probs_match_reference(shape, variant):
+    """The probabilities from the compressed attention's own lse (so rows before
+    the first block has ended see no block: lse -inf, all zeros), at lengths
+    shorter than one block, not a multiple of any block size, and several tiles."""
+    from nsa_mlir.cpu_branches import run_compressed_probs
+    s = SHAPE[shape]
+    cfg = CONFIGS[s.config]
+    for T in (1, 17, 100, 300):
+        rng = np.random.default_rng(zlib.crc32(f"probs-{shape}-{T}".encode()))
+        q = _random_f32(rng, (BATCH, T, s.kv_heads * s.group, s.key_dim))
+        k = _random_f32(rng, (BATCH, T, s.kv_heads, s.key_dim))
+        v = _random_f32(rng, (BATCH, T, s.kv_heads, s.value_dim))
+        kc, vc = (x.astype(np.float32) for x in
+                  ref.compress(k, v, cfg, **_compression_weights(rng, cfg, s.kv_heads)))
+        _, lse = ref.compressed_attention(q, kc, vc, cfg, T)
+        expected = ref.compressed_probs(q, kc, lse, cfg)
+        got = run_compressed_probs(cfg, q, kc, lse, block_q=16,
+                                   fuse_gqa_group=variant == "tiled-fused",
+                                   tile=variant != "untiled")
+        assert got.shape == expected.shape
+        assert np.isfinite(got).all()
+        # Probabilities lie in [0, 1]; compare absolutely, per element.
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-6,
+                                   err_msg=f"{shape} {variant} T={T}")
