@@ -246,19 +246,28 @@ LogicalResult AttendTileOp::inferReturnTypes(
   return success();
 }
 
-LogicalResult AttendTileOp::verify() {
+/// The attributes of a tile op that scores keys: the key-position map's
+/// stride, the optional window and the softmax scale.
+static LogicalResult verifyKeyScoring(Operation *op, IntegerAttr keyStride,
+                                      IntegerAttr window, FloatAttr scale) {
   // I64Attr getters are unsigned; read the signed values.
-  int64_t keyStride = getKeyStrideAttr().getInt();
-  if (keyStride < 1)
-    return emitOpError() << "key_stride (" << keyStride
-                         << ") must be positive";
-  if (IntegerAttr window = getWindowAttr(); window && window.getInt() < 1)
-    return emitOpError() << "window (" << window.getInt()
-                         << ") must be positive";
-  double scale = getScale().convertToDouble();
-  if (!(scale > 0.0) || !std::isfinite(scale))
-    return emitOpError() << "scale (" << scale
-                         << ") must be positive and finite";
+  if (keyStride.getInt() < 1)
+    return op->emitOpError() << "key_stride (" << keyStride.getInt()
+                             << ") must be positive";
+  if (window && window.getInt() < 1)
+    return op->emitOpError() << "window (" << window.getInt()
+                             << ") must be positive";
+  double value = scale.getValueAsDouble();
+  if (!(value > 0.0) || !std::isfinite(value))
+    return op->emitOpError() << "scale (" << value
+                             << ") must be positive and finite";
+  return success();
+}
+
+LogicalResult AttendTileOp::verify() {
+  if (failed(verifyKeyScoring(*this, getKeyStrideAttr(), getWindowAttr(),
+                              getScaleAttr())))
+    return failure();
   return ShapeVerifier(*this)
       .tensor("query", getQuery(), {"R", "G", "Dk"}, ElementKind::Activation)
       .tensor("key", getKey(), {"N", "Dk"}, ElementKind::Activation)
@@ -281,22 +290,15 @@ LogicalResult ProbsTileOp::inferReturnTypes(
   if (!key || key.getRank() != 2)
     return emitOptionalError(loc, "key must be a rank-2 tile, got ",
                              adaptor.getKey().getType());
-  inferred.assign({RankedTensorType::get(
-      {query->getDimSize(0), query->getDimSize(1), key.getDimSize(0)},
-      Float32Type::get(context))});
+  inferred.assign({accumulatorType(*query, key.getDimSize(0),
+                                   Float32Type::get(context))});
   return success();
 }
 
 LogicalResult ProbsTileOp::verify() {
-  // I64Attr getters are unsigned; read the signed value.
-  int64_t keyStride = getKeyStrideAttr().getInt();
-  if (keyStride < 1)
-    return emitOpError() << "key_stride (" << keyStride
-                         << ") must be positive";
-  double scale = getScale().convertToDouble();
-  if (!(scale > 0.0) || !std::isfinite(scale))
-    return emitOpError() << "scale (" << scale
-                         << ") must be positive and finite";
+  if (failed(verifyKeyScoring(*this, getKeyStrideAttr(), IntegerAttr(),
+                              getScaleAttr())))
+    return failure();
   return ShapeVerifier(*this)
       .tensor("query", getQuery(), {"R", "G", "Dk"}, ElementKind::Activation)
       .tensor("key", getKey(), {"N", "Dk"}, ElementKind::Activation)
