@@ -83,6 +83,66 @@ Value extractTile(OpBuilder &b, Location loc, Value source, Value batch,
                                         strides);
 }
 
+/// tensor.empty of `type`; dynamic dimension d takes its extent from
+/// `extents[d]`.
+Value emptyTensor(OpBuilder &b, Location loc, Type type,
+                  ArrayRef<Value> extents) {
+  auto tensorType = cast<RankedTensorType>(type);
+  SmallVector<Value> dynamicSizes;
+  for (int64_t dim = 0; dim < tensorType.getRank(); ++dim)
+    if (tensorType.isDynamicDim(dim))
+      dynamicSizes.push_back(extents[dim]);
+  return tensor::EmptyOp::create(b, loc, tensorType.getShape(),
+                                 tensorType.getElementType(), dynamicSizes);
+}
+
+/// The loop every tile loop is: over (batch, query tile, query head), marked
+/// with the GQA group size, with the tile's first position t0, its rows
+/// (rowsPerTile, clamped at the sequence end) and the query head's KV head.
+struct QueryTileLoop {
+  scf::ForallOp forall;
+  Value batch, t0, queryHead, kvHead;
+  OpFoldResult rows;
+};
+
+/// ceil(T / rowsPerTile), the loop's query-tile extent.
+Value numQueryTiles(OpBuilder &b, Location loc, Value seqLen,
+                    int64_t rowsPerTile) {
+  IndexBuilder ib{b, loc};
+  return ib.apply(ib.d(0).ceilDiv(rowsPerTile), ValueRange{seqLen});
+}
+
+/// Creates the loop over numTiles query tiles with `inits` as its shared
+/// outputs and sets the insertion point to the start of its body.
+QueryTileLoop createQueryTileLoop(OpBuilder &b, Location loc, Value batch,
+                                  Value seqLen, Value numTiles,
+                                  int64_t queryHeads, int64_t groupSize,
+                                  int64_t rowsPerTile, ValueRange inits) {
+  IndexBuilder ib{b, loc};
+  auto forall = scf::ForallOp::create(
+      b, loc,
+      ArrayRef<OpFoldResult>{batch, numTiles, b.getIndexAttr(queryHeads)},
+      inits, std::nullopt);
+  forall->setAttr(kGQAGroupSizeAttr, b.getI64IntegerAttr(groupSize));
+
+  b.setInsertionPointToStart(forall.getBody());
+  SmallVector<Value> ivs = forall.getInductionVars();
+  QueryTileLoop loop;
+  loop.forall = forall;
+  loop.batch = ivs[0];
+  loop.queryHead = ivs[2];
+  loop.t0 = ib.apply(ib.d(0) * rowsPerTile, ValueRange{ivs[1]});
+  loop.rows = rowsPerTile == 1
+                  ? OpFoldResult(b.getIndexAttr(1))
+                  : OpFoldResult(ib.min({b.getAffineConstantExpr(rowsPerTile),
+                                         ib.s(0) - ib.d(0)},
+                                        ValueRange{loop.t0},
+                                        ValueRange{seqLen}));
+  loop.kvHead =
+      ib.apply(ib.d(0).floorDiv(groupSize), ValueRange{loop.queryHead});
+  return loop;
+}
+
 /// What the tile driver needs from a branch attention op.
 struct BranchTiling {
   Operation *op;
@@ -116,38 +176,25 @@ public:
   /// Replaces the branch op by the tile loop; returns the loop.
   scf::ForallOp emit() {
     Location loc = branch.op->getLoc();
-    IndexBuilder ib{b, loc};
     Value batch = tensor::DimOp::create(b, loc, branch.query, 0);
     seqLen = tensor::DimOp::create(b, loc, branch.query, 1);
     if (branch.kvList == BranchTiling::KVList::CompressedRange)
       numKeys = tensor::DimOp::create(b, loc, branch.key, 1);
-    Value numTiles =
-        ib.apply(ib.d(0).ceilDiv(rowsPerTile), ValueRange{seqLen});
-
-    Type outputType = branch.op->getResult(0).getType();
-    Type lseType = branch.op->getResult(1).getType();
-    Value outputInit = emptyLike(outputType, batch);
-    Value lseInit = emptyLike(lseType, batch);
-
-    SmallVector<OpFoldResult> upperBounds{batch, numTiles,
-                                          b.getIndexAttr(queryHeads)};
-    auto forall = scf::ForallOp::create(b, loc, upperBounds,
-                                        ValueRange{outputInit, lseInit},
-                                        std::nullopt);
-    forall->setAttr(kGQAGroupSizeAttr, b.getI64IntegerAttr(groupSize));
+    Value numTiles = numQueryTiles(b, loc, seqLen, rowsPerTile);
+    Value outputInit =
+        emptyTensor(b, loc, branch.op->getResult(0).getType(), {batch, seqLen});
+    Value lseInit =
+        emptyTensor(b, loc, branch.op->getResult(1).getType(), {batch, seqLen});
 
     OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(forall.getBody());
-    SmallVector<Value> ivs = forall.getInductionVars();
-    Value b0 = ivs[0], tile = ivs[1], queryHead = ivs[2];
-    Value t0 = ib.apply(ib.d(0) * rowsPerTile, ValueRange{tile});
-    OpFoldResult rows =
-        rowsPerTile == 1
-            ? OpFoldResult(b.getIndexAttr(1))
-            : OpFoldResult(ib.min({b.getAffineConstantExpr(rowsPerTile),
-                                   ib.s(0) - ib.d(0)},
-                                  ValueRange{t0}, ValueRange{seqLen}));
-    Value kvHead = ib.apply(ib.d(0).floorDiv(groupSize), ValueRange{queryHead});
+    QueryTileLoop loop =
+        createQueryTileLoop(b, loc, batch, seqLen, numTiles, queryHeads,
+                            groupSize, rowsPerTile,
+                            ValueRange{outputInit, lseInit});
+    scf::ForallOp forall = loop.forall;
+    Value b0 = loop.batch, t0 = loop.t0, queryHead = loop.queryHead,
+          kvHead = loop.kvHead;
+    OpFoldResult rows = loop.rows;
 
     Value queryTile = extractTile(b, loc, branch.query, b0, t0, rows,
                                   queryHead, /*heads=*/1, /*dropHead=*/false);
@@ -180,18 +227,6 @@ private:
     OpFoldResult rows;
     Value kvHead, queryTile;
   };
-
-  Value emptyLike(Type type, Value batch) {
-    auto tensorType = cast<RankedTensorType>(type);
-    SmallVector<Value> dynamicSizes;
-    Location loc = branch.op->getLoc();
-    if (tensorType.isDynamicDim(0))
-      dynamicSizes.push_back(batch);
-    if (tensorType.isDynamicDim(1))
-      dynamicSizes.push_back(seqLen);
-    return tensor::EmptyOp::create(b, loc, tensorType.getShape(),
-                                   tensorType.getElementType(), dynamicSizes);
-  }
 
   /// Loops over KV tiles [lo, hi) of at most block_kv keys; returns the
   /// final state.
@@ -321,7 +356,6 @@ scf::ForallOp tileCompressedProbs(OpBuilder &b, CompressedProbsOp op,
   Value query = op.getQuery(), key = op.getCompressedKey(), lse = op.getLse();
   auto queryType = cast<RankedTensorType>(query.getType());
   auto keyType = cast<RankedTensorType>(key.getType());
-  auto probsType = cast<RankedTensorType>(op.getProbs().getType());
   int64_t queryHeads = queryType.getDimSize(2);
   int64_t groupSize = queryHeads / keyType.getDimSize(2);
   int64_t rowsPerTile = target.getBlockQ();
@@ -329,36 +363,20 @@ scf::ForallOp tileCompressedProbs(OpBuilder &b, CompressedProbsOp op,
   Value batch = tensor::DimOp::create(b, loc, query, 0);
   Value seqLen = tensor::DimOp::create(b, loc, query, 1);
   Value numKeys = tensor::DimOp::create(b, loc, key, 1);
-  SmallVector<Value> dynamicSizes;
-  if (probsType.isDynamicDim(0))
-    dynamicSizes.push_back(batch);
-  if (probsType.isDynamicDim(1))
-    dynamicSizes.push_back(seqLen);
-  if (probsType.isDynamicDim(3))
-    dynamicSizes.push_back(numKeys);
-  Value init = tensor::EmptyOp::create(b, loc, probsType.getShape(),
-                                       probsType.getElementType(),
-                                       dynamicSizes);
-  Value numTiles = ib.apply(ib.d(0).ceilDiv(rowsPerTile), ValueRange{seqLen});
-  auto forall = scf::ForallOp::create(
-      b, loc,
-      ArrayRef<OpFoldResult>{batch, numTiles, b.getIndexAttr(queryHeads)},
-      ValueRange{init}, std::nullopt);
-  forall->setAttr(kGQAGroupSizeAttr, b.getI64IntegerAttr(groupSize));
+  Value init = emptyTensor(b, loc, op.getProbs().getType(),
+                           {batch, seqLen, Value(), numKeys});
 
   OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(forall.getBody());
-  SmallVector<Value> ivs = forall.getInductionVars();
-  Value b0 = ivs[0], tile = ivs[1], queryHead = ivs[2];
-  Value t0 = ib.apply(ib.d(0) * rowsPerTile, ValueRange{tile});
-  OpFoldResult rows = ib.min(
-      {b.getAffineConstantExpr(rowsPerTile), ib.s(0) - ib.d(0)},
-      ValueRange{t0}, ValueRange{seqLen});
-  Value kvHead = ib.apply(ib.d(0).floorDiv(groupSize), ValueRange{queryHead});
+  QueryTileLoop loop = createQueryTileLoop(
+      b, loc, batch, seqLen, numQueryTiles(b, loc, seqLen, rowsPerTile),
+      queryHeads, groupSize, rowsPerTile, init);
+  scf::ForallOp forall = loop.forall;
+  Value b0 = loop.batch, t0 = loop.t0, queryHead = loop.queryHead;
+  OpFoldResult rows = loop.rows;
   Value zero = ib.constant(0);
   Value queryTile = extractTile(b, loc, query, b0, t0, rows, queryHead, 1,
                                 /*dropHead=*/false);
-  Value keyTile = extractTile(b, loc, key, b0, zero, numKeys, kvHead, 1,
+  Value keyTile = extractTile(b, loc, key, b0, zero, numKeys, loop.kvHead, 1,
                               /*dropHead=*/true);
   OpFoldResult one = b.getIndexAttr(1);
   std::optional<int64_t> staticRows = getConstantIntValue(rows);
