@@ -79,6 +79,25 @@ struct SliceInfo {
   SmallVector<int64_t> keptDims;
 };
 
+/// The dims of a rank-`rank` tensor that a slice dropping `dropped` keeps.
+SmallVector<int64_t> keptDimsOf(const llvm::SmallBitVector &dropped,
+                                int64_t rank) {
+  SmallVector<int64_t> kept;
+  for (int64_t dim = 0; dim < rank; ++dim)
+    if (!dropped.test(dim))
+      kept.push_back(dim);
+  return kept;
+}
+
+/// Where a tile loop's store writes: the output buffer, the buffer dims the
+/// stored tile keeps (position, head[, last]) and the slice offsets mapped
+/// into the kernel.
+struct StoreTarget {
+  Value buffer;
+  SmallVector<int64_t> keptDims;
+  SmallVector<Value> offsets;
+};
+
 /// Key row c of a tile is token keyStride * (keyPos + c) + keyOffset.
 struct KeyMap {
   Value keyPos;
@@ -126,8 +145,12 @@ private:
   // probability stored into the loop's output as soon as it is computed.
   void emitProbsRow();
   void emitProbsMma();
-  /// The output buffer and the mapped offsets of the loop's only store.
-  std::pair<Value, SmallVector<Value>> probsDestination();
+  StoreTarget storeTarget(tensor::ParallelInsertSliceOp insert);
+  /// The only store of a probabilities tile loop.
+  tensor::ParallelInsertSliceOp probsStore() {
+    return cast<tensor::ParallelInsertSliceOp>(
+        *forall.getTerminator().getYieldingOps().begin());
+  }
   /// Issues cp.async copies of keys [chunk, chunk + n) of `slice` into
   /// `tile` (rows past n are zero-filled) when `enabled`, and commits them
   /// as one group either way, so that every chunk commits the same number
@@ -514,10 +537,8 @@ LogicalResult TileLoopLowering::recordSlice(tensor::ExtractSliceOp slice) {
   for (OpFoldResult size : slice.getMixedSizes())
     info.sizes.push_back(
         getValueOrCreateConstantIndexOp(b, loc, mapped(size)));
-  llvm::SmallBitVector dropped = slice.getDroppedDims();
-  for (int64_t dim = 0; dim < slice.getSourceType().getRank(); ++dim)
-    if (!dropped.test(dim))
-      info.keptDims.push_back(dim);
+  info.keptDims =
+      keptDimsOf(slice.getDroppedDims(), slice.getSourceType().getRank());
   slices[slice.getResult()] = std::move(info);
   return success();
 }
@@ -760,17 +781,11 @@ void TileLoopLowering::emitFinalize(FinalizeTileOp op) {
 }
 
 void TileLoopLowering::emitStore(tensor::ParallelInsertSliceOp insert) {
-  Value buffer = outputBuffers.lookup(insert.getDest());
-  auto bufferType = cast<MemRefType>(buffer.getType());
-  Type elementType = bufferType.getElementType();
-  llvm::SmallBitVector dropped = insert.getDroppedDims();
-  SmallVector<int64_t> keptDims;
-  for (int64_t dim = 0; dim < bufferType.getRank(); ++dim)
-    if (!dropped.test(dim))
-      keptDims.push_back(dim);
-  SmallVector<Value> offsets;
-  for (OpFoldResult offset : insert.getMixedOffsets())
-    offsets.push_back(getValueOrCreateConstantIndexOp(b, loc, mapped(offset)));
+  StoreTarget target = storeTarget(insert);
+  Value buffer = target.buffer;
+  ArrayRef<int64_t> keptDims = target.keptDims;
+  ArrayRef<Value> offsets = target.offsets;
+  Type elementType = cast<MemRefType>(buffer.getType()).getElementType();
   SmallVector<Value> indices(offsets);
   indices[keptDims[0]] = add(offsets[keptDims[0]], row);
   indices[keptDims[1]] = add(offsets[keptDims[1]], head);
@@ -1408,17 +1423,8 @@ void TileLoopLowering::emitFinalizeMma(FinalizeTileOp op) {
 }
 
 void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
-  Value buffer = outputBuffers.lookup(insert.getDest());
-  auto bufferType = cast<MemRefType>(buffer.getType());
-  Type elementType = bufferType.getElementType();
-  llvm::SmallBitVector dropped = insert.getDroppedDims();
-  SmallVector<int64_t> keptDims;
-  for (int64_t dim = 0; dim < bufferType.getRank(); ++dim)
-    if (!dropped.test(dim))
-      keptDims.push_back(dim);
-  SmallVector<Value> offsets;
-  for (OpFoldResult offset : insert.getMixedOffsets())
-    offsets.push_back(getValueOrCreateConstantIndexOp(b, loc, mapped(offset)));
+  auto [buffer, keptDims, offsets] = storeTarget(insert);
+  Type elementType = cast<MemRefType>(buffer.getType()).getElementType();
   Value source = map.lookup(insert.getSource());
   Value pair = arith::MulIOp::create(
       b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
@@ -1461,31 +1467,22 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
   }
 }
 
-std::pair<Value, SmallVector<Value>> TileLoopLowering::probsDestination() {
-  auto insert = cast<tensor::ParallelInsertSliceOp>(
-      *forall.getTerminator().getYieldingOps().begin());
-  SmallVector<Value> offsets;
+StoreTarget
+TileLoopLowering::storeTarget(tensor::ParallelInsertSliceOp insert) {
+  StoreTarget target;
+  target.buffer = outputBuffers.lookup(insert.getDest());
+  target.keptDims =
+      keptDimsOf(insert.getDroppedDims(), insert.getDestType().getRank());
   for (OpFoldResult offset : insert.getMixedOffsets())
-    offsets.push_back(getValueOrCreateConstantIndexOp(b, loc, mapped(offset)));
-  return {outputBuffers.lookup(insert.getDest()), offsets};
-}
-
-/// The dims of a [B, T, H, ...] buffer that a batch-dropping tile slice keeps.
-static SmallVector<int64_t> keptDimsOf(tensor::ParallelInsertSliceOp insert) {
-  llvm::SmallBitVector dropped = insert.getDroppedDims();
-  SmallVector<int64_t> kept;
-  for (int64_t dim = 0; dim < insert.getDestType().getRank(); ++dim)
-    if (!dropped.test(dim))
-      kept.push_back(dim);
-  return kept;
+    target.offsets.push_back(
+        getValueOrCreateConstantIndexOp(b, loc, mapped(offset)));
+  return target;
 }
 
 void TileLoopLowering::emitProbsRow() {
   const SliceInfo &key = slices.lookup(probs.getKey());
   const SliceInfo &lseSlice = slices.lookup(probs.getLse());
-  auto [buffer, offsets] = probsDestination();
-  SmallVector<int64_t> kept = keptDimsOf(cast<tensor::ParallelInsertSliceOp>(
-      *forall.getTerminator().getYieldingOps().begin()));
+  auto [buffer, kept, offsets] = storeTarget(probsStore());
   Value count = key.sizes[key.keptDims[0]];
   Value queryToken = add(map.lookupOrDefault(probs.getQueryPos()), row);
   Value keyPos = map.lookupOrDefault(probs.getKeyPos());
@@ -1541,9 +1538,7 @@ void TileLoopLowering::emitProbsRow() {
 void TileLoopLowering::emitProbsMma() {
   const SliceInfo &key = slices.lookup(probs.getKey());
   const SliceInfo &lseSlice = slices.lookup(probs.getLse());
-  auto [buffer, offsets] = probsDestination();
-  SmallVector<int64_t> kept = keptDimsOf(cast<tensor::ParallelInsertSliceOp>(
-      *forall.getTerminator().getYieldingOps().begin()));
+  auto [buffer, kept, offsets] = storeTarget(probsStore());
   Value count = key.sizes[key.keptDims[0]];
   Value queryPos = map.lookupOrDefault(probs.getQueryPos());
   Value keyPos = map.lookupOrDefault(probs.getKeyPos());
