@@ -242,6 +242,8 @@ private:
   int64_t slabsPerTile = 0;
   Value rowBase, tileRows;
   Value rowPos[2], rowHead[2], rowValid[2];
+  /// 2 * (lane % 4): the first of the two fragment columns a lane holds.
+  Value lanePair;
   SmallVector<Value> queryFrags;
   Value keyTile, valueTile;
 };
@@ -881,7 +883,7 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   }
 
   // Query A fragments, one set of 4 registers per 16 head dims.
-  Value pair = arith::MulIOp::create(
+  lanePair = arith::MulIOp::create(
       b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
   auto pairType = VectorType::get({2}, inputType);
   queryFrags.clear();
@@ -894,7 +896,7 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
       indices[query.keptDims[1]] =
           add(indices[query.keptDims[1]], rowHead[rowSel]);
       indices[query.keptDims[2]] = add(indices[query.keptDims[2]],
-                                       add(pair, index(16 * k + colOffset)));
+                                       add(lanePair, index(16 * k + colOffset)));
       queryFrags.push_back(
           vector::LoadOp::create(b, loc, pairType, query.buffer, indices));
     }
@@ -1151,12 +1153,10 @@ SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
   b.setInsertionPointToStart(&ifFull.getThenRegion().front());
   scf::YieldOp::create(b, loc, flatten(scaled));
   b.setInsertionPointToStart(&ifFull.getElseRegion().front());
-  Value pair = arith::MulIOp::create(
-      b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
   for (int64_t j = 0; j < keyTiles; ++j) {
     for (int64_t e = 0; e < 4; ++e) {
       int rowSel = e / 2;
-      Value column = add(pair, index(8 * j + e % 2));
+      Value column = add(lanePair, index(8 * j + e % 2));
       Value token = keyToken(add(chunk, column));
       Value visible = arith::AndIOp::create(
           b, loc,
@@ -1426,10 +1426,8 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
   auto [buffer, keptDims, offsets] = storeTarget(insert);
   Type elementType = cast<MemRefType>(buffer.getType()).getElementType();
   Value source = map.lookup(insert.getSource());
-  Value pair = arith::MulIOp::create(
-      b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
   Value quadLeader = arith::CmpIOp::create(
-      b, loc, arith::CmpIPredicate::eq, pair, index(0));
+      b, loc, arith::CmpIPredicate::eq, lanePair, index(0));
 
   for (int i = 0; i < 2; ++i) {
     SmallVector<Value> indices(offsets);
@@ -1449,8 +1447,8 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
       memref::StoreOp::create(b, loc, value, buffer, indices);
       continue;
     }
-    // Lane holds columns pair, pair + 1 of each dv n-tile: one 2-element
-    // store per n-tile.
+    // The lane holds columns lanePair and lanePair + 1 of each dv n-tile:
+    // one 2-element store per n-tile.
     auto pairF32Type = VectorType::get({2}, b.getF32Type());
     for (int64_t nTile = 0; nTile < valueDim / 8; ++nTile) {
       Value values = vector::FromElementsOp::create(
@@ -1461,7 +1459,7 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
       if (!elementType.isF32())
         values = arith::TruncFOp::create(
             b, loc, VectorType::get({2}, elementType), values);
-      indices[keptDims[2]] = add(offsets[keptDims[2]], add(pair, index(8 * nTile)));
+      indices[keptDims[2]] = add(offsets[keptDims[2]], add(lanePair, index(8 * nTile)));
       vector::StoreOp::create(b, loc, values, buffer, indices);
     }
   }
@@ -1560,8 +1558,6 @@ void TileLoopLowering::emitProbsMma() {
         f32(M_LOG2E));
   }
   SlabTokens slab = slabTokens(queryPos);
-  Value pair = arith::MulIOp::create(
-      b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
   constexpr int64_t keyTiles = kKeyChunk / 8;
 
   auto chunkLoop = scf::ForOp::create(b, loc, index(0), count, index(kKeyChunk));
@@ -1615,7 +1611,7 @@ void TileLoopLowering::emitProbsMma() {
     indices[kept[0]] = add(offsets[kept[0]], rowPos[i]);
     indices[kept[1]] = add(offsets[kept[1]], rowHead[i]);
     for (int64_t j = 0; j < keyTiles; ++j) {
-      Value column = add(chunk, add(pair, index(8 * j)));
+      Value column = add(chunk, add(lanePair, index(8 * j)));
       indices[kept[2]] = add(offsets[kept[2]], column);
       Value lo = ifNeeded.getResult(4 * j + 2 * i);
       Value hi = ifNeeded.getResult(4 * j + 2 * i + 1);
