@@ -279,15 +279,10 @@ struct ConvertNSATileToLinalgPass
         activation = attend.getKey();
       else if (auto probs = dyn_cast<ProbsTileOp>(op))
         activation = probs.getQuery();
-      if (!activation)
-        return;
-      Type type = getElementTypeOrSelf(activation.getType());
-      if (isComputeActivationType(type))
-        return;
-      op->emitOpError("cannot be lowered to linalg: activations must be f32, "
-                      "f16 or bf16 (accumulated in f32), got ")
-          << type;
-      refused = true;
+      if (activation &&
+          failed(checkComputeActivationType(
+              op, getElementTypeOrSelf(activation.getType()), "to linalg")))
+        refused = true;
     });
     if (refused)
       return signalPassFailure();

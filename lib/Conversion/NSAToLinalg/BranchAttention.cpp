@@ -396,19 +396,15 @@ struct LowerSelectedAttention : DenseBranchPattern<SelectedAttentionOp> {
 } // namespace
 
 LogicalResult mlir::nsa::verifyDenseBranchAttentions(Operation *root) {
-  bool failed = false;
+  bool refused = false;
   root->walk([&](Operation *op) {
     if (!isa<CompressedAttentionOp, SelectedAttentionOp, WindowOp>(op))
       return;
-    Type type = activationType(op);
-    if (isComputeActivationType(type))
-      return;
-    op->emitOpError("cannot be lowered by branch-attention: activations must "
-                    "be f32, f16 or bf16 (accumulated in f32), got ")
-        << type;
-    failed = true;
+    if (failed(checkComputeActivationType(op, activationType(op),
+                                          "by branch-attention")))
+      refused = true;
   });
-  return failure(failed);
+  return failure(refused);
 }
 
 void mlir::nsa::populateDenseBranchAttentionPatterns(
