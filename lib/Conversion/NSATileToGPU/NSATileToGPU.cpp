@@ -130,6 +130,10 @@ private:
   void mapInductionVars(Value linear);
   LogicalResult emitKernel(gpu::LaunchOp launch);
   LogicalResult emitSlabKernel(gpu::LaunchOp launch);
+  /// After a kernel's per-row or per-slab setup: the tile state, the cloned
+  /// KV loop nest, finalize and stores (or the probabilities), in the
+  /// kernel shape `tensorCores` selects.
+  LogicalResult emitTileBody();
   LogicalResult convertOps(Block::iterator begin, Block::iterator end);
   LogicalResult convertOp(Operation &op);
   LogicalResult recordSlice(tensor::ExtractSliceOp slice);
@@ -478,28 +482,7 @@ LogicalResult TileLoopLowering::emitKernel(gpu::LaunchOp launch) {
   head = arith::RemUIOp::create(b, loc, rowId, index(heads));
 
   queryChunk = loadChunk(query, {row, head}, headDim);
-  if (probs) {
-    emitProbsRow();
-    return success();
-  }
-
-  // nsa.init_tile_state: the empty state.
-  int64_t valueChunk = static_cast<int64_t>(llvm::divideCeil(valueDim, kWarpSize));
-  auto accType = VectorType::get({valueChunk}, b.getF32Type());
-  map.map(init.getMax(), f32(-std::numeric_limits<double>::infinity()));
-  map.map(init.getSum(), f32(0.0));
-  map.map(init.getAcc(),
-          arith::ConstantOp::create(
-              b, loc, accType,
-              DenseElementsAttr::get(accType, b.getF32FloatAttr(0.0))));
-
-  if (failed(convertOps(std::next(Block::iterator(init)),
-                        Block::iterator(finalize))))
-    return failure();
-  emitFinalize(finalize);
-  for (Operation &op : forall.getTerminator().getYieldingOps())
-    emitStore(cast<tensor::ParallelInsertSliceOp>(op));
-  return success();
+  return emitTileBody();
 }
 
 LogicalResult TileLoopLowering::convertOps(Block::iterator begin,
@@ -522,6 +505,46 @@ Type TileLoopLowering::stateType(Type tensorType) const {
     return f32Type;
   return VectorType::get({static_cast<int64_t>(llvm::divideCeil(valueDim, kWarpSize))},
                          Float32Type::get(type.getContext()));
+}
+
+LogicalResult TileLoopLowering::emitTileBody() {
+  if (probs) {
+    if (tensorCores)
+      emitProbsMma();
+    else
+      emitProbsRow();
+    return success();
+  }
+  // nsa.init_tile_state: max -inf, sum 0, acc 0, in the registers of
+  // stateType.
+  auto splat = [&](Value tensor, double value) -> Value {
+    Type type = stateType(tensor.getType());
+    if (auto vectorType = dyn_cast<VectorType>(type))
+      return arith::ConstantOp::create(
+          b, loc, vectorType,
+          DenseElementsAttr::get(vectorType, b.getF32FloatAttr(value)));
+    return f32(value);
+  };
+  map.map(init.getMax(),
+          splat(init.getMax(), -std::numeric_limits<double>::infinity()));
+  map.map(init.getSum(), splat(init.getSum(), 0.0));
+  map.map(init.getAcc(), splat(init.getAcc(), 0.0));
+
+  if (failed(convertOps(std::next(Block::iterator(init)),
+                        Block::iterator(finalize))))
+    return failure();
+  if (tensorCores)
+    emitFinalizeMma(finalize);
+  else
+    emitFinalize(finalize);
+  for (Operation &op : forall.getTerminator().getYieldingOps()) {
+    auto insert = cast<tensor::ParallelInsertSliceOp>(op);
+    if (tensorCores)
+      emitStoreMma(insert);
+    else
+      emitStore(insert);
+  }
+  return success();
 }
 
 LogicalResult TileLoopLowering::recordSlice(tensor::ExtractSliceOp slice) {
@@ -925,35 +948,7 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
                         MemRefLayoutAttrInterface(), workgroup),
         shared, add(warpShift, index(keyBytes)), ValueRange());
 
-  if (probs) {
-    emitProbsMma();
-    return success();
-  }
-
-  // nsa.init_tile_state: max -inf, sum 0, acc 0.
-  auto zeros = [&](Type type) {
-    return arith::ConstantOp::create(
-        b, loc, type,
-        DenseElementsAttr::get(cast<ShapedType>(type), b.getF32FloatAttr(0.0)));
-  };
-  auto rowStateType = VectorType::get({2}, b.getF32Type());
-  map.map(init.getMax(),
-          arith::ConstantOp::create(
-              b, loc, rowStateType,
-              DenseElementsAttr::get(
-                  rowStateType,
-                  b.getF32FloatAttr(-std::numeric_limits<double>::infinity()))));
-  map.map(init.getSum(), zeros(rowStateType));
-  map.map(init.getAcc(),
-          zeros(VectorType::get({valueDim / 2}, b.getF32Type())));
-
-  if (failed(convertOps(std::next(Block::iterator(init)),
-                        Block::iterator(finalize))))
-    return failure();
-  emitFinalizeMma(finalize);
-  for (Operation &op : forall.getTerminator().getYieldingOps())
-    emitStoreMma(cast<tensor::ParallelInsertSliceOp>(op));
-  return success();
+  return emitTileBody();
 }
 
 void TileLoopLowering::waitGroups(int32_t pending) {
