@@ -178,6 +178,11 @@ private:
       ArrayRef<SmallVector<Value>> scores, Value chunk, Value n,
       const KeyMap &keys, std::optional<int64_t> window,
       ArrayRef<Value> queryToken, const SlabTokens &slab, double scaleLog2);
+  /// The key-position map of an attend or probabilities tile op.
+  template <typename TileOp> KeyMap keyMapOf(TileOp op) {
+    return {map.lookupOrDefault(op.getKeyPos()), op.getKeyStrideAttr().getInt(),
+            op.getKeyOffsetAttr().getInt()};
+  }
   /// Token position of key row `keyRow` of a tile.
   Value keyToken(const KeyMap &keys, Value keyRow) {
     return add(arith::MulIOp::create(b, loc, add(keys.keyPos, keyRow),
@@ -723,9 +728,7 @@ void TileLoopLowering::emitAttend(AttendTileOp op) {
   const SliceInfo &value = slices.lookup(op.getValue());
   Value count = key.sizes[key.keptDims[0]];
   Value queryToken = add(map.lookupOrDefault(op.getQueryPos()), row);
-  Value keyPos = map.lookupOrDefault(op.getKeyPos());
-  int64_t stride = op.getKeyStrideAttr().getInt();
-  int64_t offset = op.getKeyOffsetAttr().getInt();
+  KeyMap keys = keyMapOf(op);
   std::optional<int64_t> window;
   if (IntegerAttr windowAttr = op.getWindowAttr())
     window = windowAttr.getInt();
@@ -740,9 +743,7 @@ void TileLoopLowering::emitAttend(AttendTileOp op) {
     b.setInsertionPointToStart(keyLoop.getBody());
     Value c = keyLoop.getInductionVar();
     ValueRange current = keyLoop.getRegionIterArgs();
-    Value keyToken =
-        add(arith::MulIOp::create(b, loc, add(keyPos, c), index(stride)),
-            index(offset));
+    Value keyToken = this->keyToken(keys, c);
     Value visible = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
                                           keyToken, queryToken);
     if (window)
@@ -1181,16 +1182,13 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   const SliceInfo &value = slices.lookup(op.getValue());
   Value count = key.sizes[key.keptDims[0]];
   Value queryPos = map.lookupOrDefault(op.getQueryPos());
-  Value keyPos = map.lookupOrDefault(op.getKeyPos());
-  int64_t stride = op.getKeyStrideAttr().getInt();
-  int64_t offset = op.getKeyOffsetAttr().getInt();
+  KeyMap keys = keyMapOf(op);
   std::optional<int64_t> window;
   if (IntegerAttr windowAttr = op.getWindowAttr())
     window = windowAttr.getInt();
   // Scores in the log2 domain: exp(s - m) = exp2(s * log2e - m * log2e).
   double scaleLog2 = op.getScale().convertToDouble() * M_LOG2E;
   double negInf = -std::numeric_limits<double>::infinity();
-  KeyMap keys{keyPos, stride, offset};
   auto keyToken = [&](Value keyRow) { return this->keyToken(keys, keyRow); };
   Value queryToken[2] = {add(queryPos, rowPos[0]), add(queryPos, rowPos[1])};
   SlabTokens slab = slabTokens(queryPos);
@@ -1478,9 +1476,7 @@ void TileLoopLowering::emitProbsRow() {
   auto [buffer, kept, offsets] = storeTarget(probsStore());
   Value count = key.sizes[key.keptDims[0]];
   Value queryToken = add(map.lookupOrDefault(probs.getQueryPos()), row);
-  Value keyPos = map.lookupOrDefault(probs.getKeyPos());
-  int64_t stride = probs.getKeyStrideAttr().getInt();
-  int64_t offset = probs.getKeyOffsetAttr().getInt();
+  KeyMap keys = keyMapOf(probs);
   double scale = probs.getScale().convertToDouble();
 
   SmallVector<Value> lseIndices(lseSlice.offsets);
@@ -1497,9 +1493,7 @@ void TileLoopLowering::emitProbsRow() {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(keyLoop.getBody());
   Value c = keyLoop.getInductionVar();
-  Value keyToken =
-      add(arith::MulIOp::create(b, loc, add(keyPos, c), index(stride)),
-          index(offset));
+  Value keyToken = this->keyToken(keys, c);
   Value visible = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
                                         keyToken, queryToken);
   // Visibility is uniform across the warp, so the shuffles are convergent.
@@ -1534,11 +1528,8 @@ void TileLoopLowering::emitProbsMma() {
   auto [buffer, kept, offsets] = storeTarget(probsStore());
   Value count = key.sizes[key.keptDims[0]];
   Value queryPos = map.lookupOrDefault(probs.getQueryPos());
-  Value keyPos = map.lookupOrDefault(probs.getKeyPos());
-  int64_t stride = probs.getKeyStrideAttr().getInt();
-  int64_t offset = probs.getKeyOffsetAttr().getInt();
+  KeyMap keys = keyMapOf(probs);
   double scaleLog2 = probs.getScale().convertToDouble() * M_LOG2E;
-  KeyMap keys{keyPos, stride, offset};
   // The lane's rows: query token and lse (log2 domain).
   Value queryToken[2], lseLog2[2];
   for (int i = 0; i < 2; ++i) {
