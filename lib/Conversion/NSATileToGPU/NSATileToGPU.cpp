@@ -161,6 +161,9 @@ private:
   /// of groups and the waits can count them statically.
   void stageChunk(const SliceInfo &slice, Value tile, int64_t dim, Value chunk,
                   Value n, Value enabled);
+  /// The cp.async copies of stageChunk, without the commit.
+  void issueChunkCopies(const SliceInfo &slice, Value tile, int64_t dim,
+                        Value chunk, Value n);
   void waitGroups(int32_t pending);
   void syncWarp();
   /// D = A * B + C for one m16n8k16 step; A: 4, B: 2 vector<2xT> registers,
@@ -964,12 +967,19 @@ void TileLoopLowering::syncWarp() {
 void TileLoopLowering::stageChunk(const SliceInfo &slice, Value tile,
                                   int64_t dim, Value chunk, Value n,
                                   Value enabled) {
-  {
-  OpBuilder::InsertionGuard guard(b);
   if (enabled) {
+    OpBuilder::InsertionGuard guard(b);
     auto ifEnabled = scf::IfOp::create(b, loc, enabled, false);
     b.setInsertionPointToStart(&ifEnabled.getThenRegion().front());
+    issueChunkCopies(slice, tile, dim, chunk, n);
+  } else {
+    issueChunkCopies(slice, tile, dim, chunk, n);
   }
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+}
+
+void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
+                                        int64_t dim, Value chunk, Value n) {
   // Each row is dim / 8 copies of 16 bytes; the warp's lanes take
   // consecutive copies, so a row is read by consecutive lanes (coalesced).
   int64_t segments = dim / 8;
@@ -1004,8 +1014,6 @@ void TileLoopLowering::stageChunk(const SliceInfo &slice, Value tile,
         b, loc, tokenType, tile, ValueRange{tileRow, column}, slice.buffer,
         indices, b.getIndexAttr(8), sourceElements, b.getUnitAttr());
   }
-  }
-  NVVM::CpAsyncCommitGroupOp::create(b, loc);
 }
 
 Value TileLoopLowering::ldmatrix(Value tile, Value rowIndex, Value colIndex,
