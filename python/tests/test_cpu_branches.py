@@ -53,7 +53,7 @@ import pytest
 
 from nsa_mlir import compiler
 from nsa_mlir import reference as ref
-from nsa_mlir.cpu_branches import branch_module, run_branch
+from nsa_mlir.cpu_branches import branch_module, run_branch, run_compressed_probs
 from nsa_mlir.numerics import O_REL_TOL, ROW_TOL, compare
 from nsa_mlir.reference import NSAConfig
 
@@ -495,7 +495,6 @@ def test_compressed_probs_match_reference(shape, variant):
     """The probabilities from the compressed attention's own lse (so rows before
     the first block has ended see no block: lse -inf, all zeros), at lengths
     shorter than one block, not a multiple of any block size, and several tiles."""
-    from nsa_mlir.cpu_branches import run_compressed_probs
     s = SHAPE[shape]
     cfg = CONFIGS[s.config]
     for T in (1, 17, 100, 300):
