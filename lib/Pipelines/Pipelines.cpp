@@ -49,6 +49,8 @@ void mlir::nsa::buildNSAToCPUPipeline(OpPassManager &pm,
   // NSA levels: composite -> branches -> tiles -> linalg on tensors; with
   // tile=false the branches go to linalg directly (dense, untiled).
   pm.addPass(createNSADecompose());
+  // Before tiling: selects read group sums of the probabilities.
+  pm.addPass(createCanonicalizerPass());
   if (options.tile) {
     addTilingPasses(pm, options.fuseGQAGroup);
     pm.addPass(createConvertNSATileToLinalg());
@@ -85,6 +87,8 @@ void mlir::nsa::buildNSAToNVVMPipeline(OpPassManager &pm,
   // NSA levels: composite -> branches -> tile loops -> GPU kernels for the
   // tile loops, linalg on tensors for the rest.
   pm.addPass(createNSADecompose());
+  // Before tiling: selects read group sums of the probabilities.
+  pm.addPass(createCanonicalizerPass());
   addTilingPasses(pm, options.fuseGQAGroup);
   pm.addPass(createConvertNSATileToGPU());
   pm.addPass(createConvertNSAToLinalg());

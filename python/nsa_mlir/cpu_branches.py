@@ -69,16 +69,18 @@ def run_branch(branch: str, cfg: NSAConfig, q: np.ndarray, k: np.ndarray, v: np.
 
 
 def probs_module(cfg: NSAConfig, num_q_heads: int, num_kv_heads: int, key_dim: int,
-                 block_q: int) -> str:
-    """MLIR text of ``@probs(q, kc, lse) -> p`` (``nsa.compressed_probs``) in f32."""
+                 block_q: int, group_sum: bool = False) -> str:
+    """MLIR text of ``@probs(q, kc, lse) -> p`` (``nsa.compressed_probs``, with
+    ``group_sum`` the sums over each GQA group's heads) in f32."""
     f32 = "f32"
     q = tensor_type([None, None, num_q_heads, key_dim], f32)
     kc = tensor_type([None, None, num_kv_heads, key_dim], f32)
     lse = tensor_type([None, None, num_q_heads], f32)
-    probs = tensor_type([None, None, num_q_heads, None], f32)
+    probs = tensor_type([None, None, num_kv_heads if group_sum else num_q_heads, None], f32)
+    summed = " group_sum" if group_sum else ""
     return f"""module attributes {{nsa.target = #nsa.target<block_q = {block_q}>}} {{
   func.func @probs(%q: {q}, %kc: {kc}, %lse: {lse}) -> {probs} attributes {{llvm.emit_c_interface}} {{
-    %p = nsa.compressed_probs %q, %kc, %lse {{config = {config_attr(cfg)}}}
+    %p = nsa.compressed_probs %q, %kc, %lse{summed} {{config = {config_attr(cfg)}}}
         : {q}, {kc}, {lse} -> {probs}
     return %p : {probs}
   }}
@@ -88,11 +90,12 @@ def probs_module(cfg: NSAConfig, num_q_heads: int, num_kv_heads: int, key_dim: i
 
 def run_compressed_probs(cfg: NSAConfig, q: np.ndarray, kc: np.ndarray, lse: np.ndarray, *,
                          block_q: int = 64, fuse_gqa_group: bool = True,
-                         tile: bool = True) -> np.ndarray:
+                         tile: bool = True, group_sum: bool = False) -> np.ndarray:
     """Compiles (cached) and runs ``nsa.compressed_probs``: tiled into
     ``nsa.probs_tile`` loops, or (``tile=False``) lowered densely; returns the
-    [B, T, Hq, Nc] probabilities in f32."""
-    text = probs_module(cfg, q.shape[2], kc.shape[2], q.shape[3], block_q)
+    [B, T, Hq, Nc] probabilities in f32 (with ``group_sum``, [B, T, H, Nc]:
+    their sums over each group's query heads)."""
+    text = probs_module(cfg, q.shape[2], kc.shape[2], q.shape[3], block_q, group_sum)
     pipeline = cpu_pipeline(tile=tile, fuse_gqa_group=fuse_gqa_group)
     module = CompiledModule(compile_to_shared_library(text, pipeline))
     inputs = [q.astype(np.float32), kc.astype(np.float32), lse.astype(np.float32)]

@@ -488,13 +488,15 @@ def _check_duplicate_indices(variant: Variant):
 # --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("group_sum", [False, True], ids=["per-head", "group-sum"])
 @pytest.mark.parametrize("variant", ["tiled-fused", "tiled", "untiled"])
 @pytest.mark.parametrize("shape", ["paper-H2G4-d16", "fla-H1G16-dk16dv8",
                                    "small-H2G1-dk8dv24", "tiny-H2G16-d8"])
-def test_compressed_probs_match_reference(shape, variant):
+def test_compressed_probs_match_reference(shape, variant, group_sum):
     """The probabilities from the compressed attention's own lse (so rows before
     the first block has ended see no block: lse -inf, all zeros), at lengths
-    shorter than one block, not a multiple of any block size, and several tiles."""
+    shorter than one block, not a multiple of any block size, and several tiles;
+    with ``group_sum``, their sums over each GQA group's query heads."""
     s = SHAPE[shape]
     cfg = CONFIGS[s.config]
     for T in (1, 17, 100, 300):
@@ -506,11 +508,13 @@ def test_compressed_probs_match_reference(shape, variant):
                   ref.compress(k, v, cfg, **_compression_weights(rng, cfg, s.kv_heads)))
         _, lse = ref.compressed_attention(q, kc, vc, cfg, T)
         expected = ref.compressed_probs(q, kc, lse, cfg)
+        if group_sum:
+            expected = expected.reshape(BATCH, T, s.kv_heads, s.group, -1).sum(axis=3)
         got = run_compressed_probs(cfg, q, kc, lse, block_q=16,
                                    fuse_gqa_group=variant == "tiled-fused",
-                                   tile=variant != "untiled")
+                                   tile=variant != "untiled", group_sum=group_sum)
         assert got.shape == expected.shape
         assert np.isfinite(got).all()
-        # Probabilities lie in [0, 1]; compare absolutely, per element.
-        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-6,
+        # Probabilities lie in [0, 1] (sums in [0, G]); compare absolutely.
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-6 * s.group,
                                    err_msg=f"{shape} {variant} T={T}")

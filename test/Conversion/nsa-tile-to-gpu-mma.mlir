@@ -199,3 +199,76 @@ func.func @window_small_smem(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16
   return %o, %l : tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
 }
 }
+
+// -----
+
+// Group sums of the probabilities, G = 4: the same slab kernel; the 4 heads
+// of a position are the rows of 4 neighbouring quads, so the probabilities
+// (rows past the tile zeroed first) are summed by shuffles over lane
+// offsets 4 and 8, and the first quad of each position stores the sums of
+// its two rows into the [B, T, H, Nc] output. The CUDA-core kernel runs a
+// warp per position and loops over the group's heads.
+// CHECK-LABEL: func.func @probs_group_sum_g4
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c10240_i32
+// CHECK:         nvvm.mma.sync
+// CHECK:         math.exp2
+// CHECK:         gpu.shuffle  xor %{{.*}}, %c4_i32
+// CHECK:         gpu.shuffle  xor %{{.*}}, %c8_i32
+// CHECK-NOT:     gpu.shuffle  xor %{{.*}}, %c16_i32
+// CHECK:         arith.remui %{{.*}}, %c4
+// CHECK:         vector.store %{{.*}}, %{{.*}} : memref<?x?x2x?xf32>, vector<2xf32>
+// NOMMA-LABEL: func.func @probs_group_sum_g4
+// NOMMA-NOT:   nvvm.mma.sync
+// NOMMA:       gpu.launch
+// NOMMA:         scf.for
+// NOMMA:           scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args
+// NOMMA:             gpu.shuffle
+// NOMMA:             math.exp
+// NOMMA:           memref.store %{{.*}} : memref<?x?x2x?xf32>
+module attributes {nsa.target = #nsa.target<block_q = 16>} {
+func.func @probs_group_sum_g4(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf16>, %lse: tensor<?x?x8xf32>) -> tensor<?x?x2x?xf32> {
+  %p = nsa.compressed_probs %q, %kc, %lse group_sum {config = #nsa.config<>}
+      : tensor<?x?x8x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x8xf32> -> tensor<?x?x2x?xf32>
+  return %p : tensor<?x?x2x?xf32>
+}
+}
+
+// -----
+
+// G = 16: one position per slab, summed over offsets 4, 8 and 16 and over
+// the lane's two rows; only the first quad stores.
+// CHECK-LABEL: func.func @probs_group_sum_g16
+// CHECK:         nvvm.mma.sync
+// CHECK:         gpu.shuffle  xor %{{.*}}, %c4_i32
+// CHECK:         gpu.shuffle  xor %{{.*}}, %c8_i32
+// CHECK:         gpu.shuffle  xor %{{.*}}, %c16_i32
+// CHECK:         arith.remui %{{.*}}, %c8
+// CHECK-COUNT-4: vector.store %{{.*}}, %{{.*}} : memref<?x?x1x?xf32>, vector<2xf32>
+// CHECK-NOT:     vector.store
+// CHECK:         return
+// NOMMA-LABEL: func.func @probs_group_sum_g16
+module attributes {nsa.target = #nsa.target<block_q = 16>} {
+func.func @probs_group_sum_g16(%q: tensor<?x?x16x32xbf16>, %kc: tensor<?x?x1x32xbf16>, %lse: tensor<?x?x16xf32>) -> tensor<?x?x1x?xf32> {
+  %p = nsa.compressed_probs %q, %kc, %lse group_sum {config = #nsa.config<>}
+      : tensor<?x?x16x32xbf16>, tensor<?x?x1x32xbf16>, tensor<?x?x16xf32> -> tensor<?x?x1x?xf32>
+  return %p : tensor<?x?x1x?xf32>
+}
+}
+
+// -----
+
+// G = 3 does not divide the 16 rows of a slab: the CUDA-core kernel.
+// CHECK-LABEL: func.func @probs_group_sum_g3
+// CHECK-NOT:   nvvm.mma.sync
+// CHECK:       gpu.launch
+// CHECK:         scf.for %{{.*}} = %c0{{.*}} to %c3{{.*}} step %c1{{.*}} iter_args
+// CHECK-NOT:   nvvm.mma.sync
+// CHECK:       return
+// NOMMA-LABEL: func.func @probs_group_sum_g3
+module attributes {nsa.target = #nsa.target<block_q = 16>} {
+func.func @probs_group_sum_g3(%q: tensor<?x?x6x32xbf16>, %kc: tensor<?x?x2x32xbf16>, %lse: tensor<?x?x6xf32>) -> tensor<?x?x2x?xf32> {
+  %p = nsa.compressed_probs %q, %kc, %lse group_sum {config = #nsa.config<>}
+      : tensor<?x?x6x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x6xf32> -> tensor<?x?x2x?xf32>
+  return %p : tensor<?x?x2x?xf32>
+}
+}

@@ -199,3 +199,20 @@ func.func @probs_tile(%q: tensor<?x4x64xbf16>, %k: tensor<?x64xbf16>, %lse: tens
       : tensor<?x4x64xbf16>, tensor<?x64xbf16>, tensor<?x4xf32> -> tensor<?x4x?xf32>
   return %p : tensor<?x4x?xf32>
 }
+
+// -----
+
+// With group_sum, the probabilities are then summed over the heads: a
+// reduction over g into [R, 1, N].
+// CHECK-LABEL: func.func @probs_tile_group_sum
+// CHECK: %[[P:.*]] = linalg.generic {{.*}} ins(%{{.*}}, %arg2 : tensor<?x4x?xf32>, tensor<?x4xf32>)
+// CHECK:   math.exp
+// CHECK: %[[SUM:.*]] = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2, d1)>, affine_map<(d0, d1, d2) -> (d0, 0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[P]] : tensor<?x4x?xf32>) outs(%{{.*}} : tensor<?x1x?xf32>)
+// CHECK:   arith.addf
+// CHECK: return %[[SUM]] : tensor<?x1x?xf32>
+func.func @probs_tile_group_sum(%q: tensor<?x4x64xbf16>, %k: tensor<?x64xbf16>, %lse: tensor<?x4xf32>, %pos: index, %kpos: index) -> tensor<?x1x?xf32> {
+  %p = nsa.probs_tile %q, %k, %lse at(%pos, %kpos) group_sum
+      {scale = 0.125 : f64, key_stride = 16 : i64, key_offset = 31 : i64}
+      : tensor<?x4x64xbf16>, tensor<?x64xbf16>, tensor<?x4xf32> -> tensor<?x1x?xf32>
+  return %p : tensor<?x1x?xf32>
+}

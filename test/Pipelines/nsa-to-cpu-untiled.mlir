@@ -25,6 +25,7 @@
 // CHECK: llvm.call @nsa(
 
 // UNTILED: nsa-decompose,
+// UNTILED-NEXT: canonicalize
 // UNTILED-NEXT: convert-nsa-to-linalg{branch-attention=true},
 // UNTILED-NEXT: canonicalize
 // UNTILED-NOT: nsa-tile
@@ -33,6 +34,7 @@
 
 // The default stays tiled.
 // TILED: nsa-decompose,
+// TILED-NEXT: canonicalize
 // TILED-NEXT: nsa-tile,
 // TILED-NEXT: nsa-fuse-gqa-group,
 // TILED: convert-nsa-tile-to-linalg,

@@ -26,12 +26,14 @@
 // CHECK: llvm.return
 
 // FUSED: nsa-decompose,
+// FUSED-NEXT: canonicalize
 // FUSED-NEXT: nsa-tile,
 // FUSED-NEXT: nsa-fuse-gqa-group,
 // FUSED-NEXT: canonicalize
 // FUSED: convert-nsa-tile-to-linalg
 
 // UNFUSED: nsa-decompose,
+// UNFUSED-NEXT: canonicalize
 // UNFUSED-NEXT: nsa-tile,
 // UNFUSED-NEXT: canonicalize
 // UNFUSED-NOT: nsa-fuse-gqa-group

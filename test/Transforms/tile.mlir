@@ -238,3 +238,24 @@ func.func @compressed_probs(%q: tensor<2x100x8x64xf32>, %kc: tensor<2x5x2x64xf32
       : tensor<2x100x8x64xf32>, tensor<2x5x2x64xf32>, tensor<2x100x8xf32> -> tensor<2x100x8x5xf32>
   return %p : tensor<2x100x8x5xf32>
 }
+
+// Group sums need a whole GQA group per tile: the loop runs over the KV
+// heads, each tile takes the group's 4 query heads and lse columns, and
+// nsa.probs_tile sums them into [rows, 1, Nc]; nothing is left to fuse.
+// CHECK-LABEL: func.func @compressed_probs_group_sum
+// CHECK-SAME: (%[[Q:[a-z0-9_]+]]: tensor<2x100x8x64xf32>, %[[KC:[a-z0-9_]+]]: tensor<2x5x2x64xf32>, %[[LSE:[a-z0-9_]+]]: tensor<2x100x8xf32>)
+// CHECK: %[[INIT:.*]] = tensor.empty() : tensor<2x100x2x5xf32>
+// CHECK: scf.forall (%[[B:[a-z0-9_]+]], %[[TI:[a-z0-9_]+]], %[[H:[a-z0-9_]+]]) in (%{{.*}}, %{{.*}}, 2) shared_outs(%[[OUT:[a-z0-9_]+]] = %[[INIT]]) -> (tensor<2x100x2x5xf32>) {
+// CHECK: %[[T0:.*]] = affine.apply #{{.*}}(%[[TI]])
+// CHECK: %[[ROWS:.*]] = affine.min #{{.*}}(%[[T0]])
+// CHECK: %[[QT:.*]] = tensor.extract_slice %[[Q]][%[[B]], %[[T0]], %[[HQ:[0-9]+]], 0] [1, %[[ROWS]], 4, 64] [1, 1, 1, 1] : tensor<2x100x8x64xf32> to tensor<?x4x64xf32>
+// CHECK: %[[KT:.*]] = tensor.extract_slice %[[KC]][%[[B]], %{{.*}}, %[[H]], 0]
+// CHECK: %[[LT:.*]] = tensor.extract_slice %[[LSE]][%[[B]], %[[T0]], %[[HQ]]] [1, %[[ROWS]], 4] [1, 1, 1] : tensor<2x100x8xf32> to tensor<?x4xf32>
+// CHECK: %[[P:.*]] = nsa.probs_tile %[[QT]], %[[KT]], %[[LT]] at(%[[T0]], %{{.*}}) group_sum {{.*}} : tensor<?x4x64xf32>, tensor<?x64xf32>, tensor<?x4xf32> -> tensor<?x1x?xf32>
+// CHECK: tensor.parallel_insert_slice %[[P]] into %[[OUT]][%[[B]], %[[T0]], %[[H]], 0] [1, %[[ROWS]], 1, %{{.*}}] [1, 1, 1, 1]
+// CHECK: } {nsa.gqa_group_size = 1 : i64}
+func.func @compressed_probs_group_sum(%q: tensor<2x100x8x64xf32>, %kc: tensor<2x5x2x64xf32>, %lse: tensor<2x100x8xf32>) -> tensor<2x100x2x5xf32> {
+  %p = nsa.compressed_probs %q, %kc, %lse group_sum {config = #nsa.config<>}
+      : tensor<2x100x8x64xf32>, tensor<2x5x2x64xf32>, tensor<2x100x8xf32> -> tensor<2x100x2x5xf32>
+  return %p : tensor<2x100x2x5xf32>
+}

@@ -34,7 +34,8 @@ def ConvertNSAToLinalg : Pass<"convert-nsa-to-linalg"> {
 
     - `nsa.compress`: a reduction over the l tokens of each block (mean, or
       weighted by the per-head weights), accumulated in f32;
-    - `nsa.compressed_probs`: `exp(scale * q . kc - lse)` where visible, else 0;
+    - `nsa.compressed_probs`: `exp(scale * q . kc - lse)` where visible, else 0
+      (with `group_sum`, then summed over each GQA group's heads);
     - `nsa.select`: selection-block scores (Eq. 9 overlap weights, or
       identity) summed over the GQA group, then per position and KV head the
       forced blocks and a greedy top-n (ties to the lower index) over the
@@ -108,6 +109,11 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     same two ways, without softmax state: each probability is stored into
     the loop's output as soon as it is computed (tensor cores: f32 pairs
     per lane from the S fragments; CUDA cores: one value per key and row).
+    Group sums (`group_sum`): on tensor cores the G heads of a position are
+    rows of neighbouring lane quads (G must divide the 16 rows of a slab,
+    else the CUDA-core kernel), summed by XOR shuffles and stored by the
+    first quad of each position; the CUDA-core kernel runs a warp per
+    position that loops over the G heads.
 
     Captured tensors are read through `bufferization.to_buffer` and the
     results come back through `bufferization.to_tensor` of fresh buffers, so

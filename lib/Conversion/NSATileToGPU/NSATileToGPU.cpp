@@ -360,6 +360,9 @@ bool TileLoopLowering::canUseTensorCores() {
     sameTypes = false;
   if (!sameTypes)
     return false;
+  auto queryType = cast<RankedTensorType>(queryTile().getType());
+  if (probs && probs.getGroupSum() && kSlabRows % queryType.getDimSize(1) != 0)
+    return false;
   auto querySlice = queryTile().getDefiningOp<tensor::ExtractSliceOp>();
   llvm::SmallBitVector dropped = querySlice.getDroppedDims();
   int64_t positionDim = dropped.find_first_unset();
@@ -367,7 +370,6 @@ bool TileLoopLowering::canUseTensorCores() {
       constantUpperBound(querySlice.getMixedSizes()[positionDim]);
   if (!positions)
     return false;
-  auto queryType = cast<RankedTensorType>(queryTile().getType());
   slabsPerTile =
       llvm::divideCeil(*positions * queryType.getDimSize(1), kSlabRows);
   // Head dims too large for the warps' tiles in the target's shared memory
@@ -480,12 +482,21 @@ LogicalResult TileLoopLowering::emitKernel(gpu::LaunchOp launch) {
   auto queryType = cast<RankedTensorType>(queryTile().getType());
   int64_t heads = queryType.getDimSize(1);
   Value positions = query.sizes[query.keptDims[0]];
-  Value rows = arith::MulIOp::create(b, loc, positions, index(heads));
+  // A warp per (position, head); per position for group sums, which the
+  // warp then adds up over the heads itself.
+  bool perPosition = probs && probs.getGroupSum();
+  Value rows = perPosition
+                   ? positions
+                   : arith::MulIOp::create(b, loc, positions, index(heads));
   auto rowLoop =
       scf::ForOp::create(b, loc, warp, rows, index(numWarps));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(rowLoop.getBody());
   Value rowId = rowLoop.getInductionVar();
+  if (perPosition) {
+    row = rowId;
+    return emitTileBody();
+  }
   row = arith::DivUIOp::create(b, loc, rowId, index(heads));
   head = arith::RemUIOp::create(b, loc, rowId, index(heads));
 
@@ -1479,6 +1490,7 @@ TileLoopLowering::storeTarget(tensor::ParallelInsertSliceOp insert) {
 }
 
 void TileLoopLowering::emitProbsRow() {
+  const SliceInfo &query = slices.lookup(queryTile());
   const SliceInfo &key = slices.lookup(probs.getKey());
   const SliceInfo &lseSlice = slices.lookup(probs.getLse());
   auto [buffer, kept, offsets] = storeTarget(probsStore());
@@ -1486,16 +1498,14 @@ void TileLoopLowering::emitProbsRow() {
   Value queryToken = add(map.lookupOrDefault(probs.getQueryPos()), row);
   KeyMap keys = keyMapOf(probs);
   double scale = probs.getScale().convertToDouble();
+  bool groupSum = probs.getGroupSum();
+  int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
 
-  SmallVector<Value> lseIndices(lseSlice.offsets);
-  lseIndices[lseSlice.keptDims[0]] = add(lseIndices[lseSlice.keptDims[0]], row);
-  lseIndices[lseSlice.keptDims[1]] = add(lseIndices[lseSlice.keptDims[1]], head);
-  Value lse = memref::LoadOp::create(b, loc, lseSlice.buffer, lseIndices);
   Value isLaneZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
                                            lane, index(0));
   SmallVector<Value> indices(offsets);
   indices[kept[0]] = add(offsets[kept[0]], row);
-  indices[kept[1]] = add(offsets[kept[1]], head);
+  indices[kept[1]] = groupSum ? offsets[kept[1]] : add(offsets[kept[1]], head);
 
   auto keyLoop = scf::ForOp::create(b, loc, index(0), count, index(1));
   OpBuilder::InsertionGuard guard(b);
@@ -1504,23 +1514,47 @@ void TileLoopLowering::emitProbsRow() {
   Value keyToken = this->keyToken(keys, c);
   Value visible = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
                                         keyToken, queryToken);
-  // Visibility is uniform across the warp, so the shuffles are convergent.
-  auto ifVisible = scf::IfOp::create(b, loc, TypeRange{b.getF32Type()},
-                                     visible, /*withElseRegion=*/true);
-  {
-    OpBuilder::InsertionGuard inner(b);
-    b.setInsertionPointToStart(&ifVisible.getThenRegion().front());
-    Value products = arith::MulFOp::create(b, loc, queryChunk,
+  // p of one head; visibility is uniform across the warp, so the shuffles
+  // are convergent.
+  auto probability = [&](Value headIndex, Value chunk) -> Value {
+    SmallVector<Value> lseIndices(lseSlice.offsets);
+    lseIndices[lseSlice.keptDims[0]] =
+        add(lseIndices[lseSlice.keptDims[0]], row);
+    lseIndices[lseSlice.keptDims[1]] =
+        add(lseIndices[lseSlice.keptDims[1]], headIndex);
+    Value lse = memref::LoadOp::create(b, loc, lseSlice.buffer, lseIndices);
+    Value products = arith::MulFOp::create(b, loc, chunk,
                                            loadChunk(key, {c}, headDim));
     Value score = arith::MulFOp::create(
         b, loc,
         warpSum(vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
                                             products)),
         f32(scale));
-    scf::YieldOp::create(
-        b, loc,
-        ValueRange{math::ExpOp::create(
-            b, loc, arith::SubFOp::create(b, loc, score, lse))});
+    return math::ExpOp::create(b, loc,
+                               arith::SubFOp::create(b, loc, score, lse));
+  };
+  auto ifVisible = scf::IfOp::create(b, loc, TypeRange{b.getF32Type()},
+                                     visible, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard inner(b);
+    b.setInsertionPointToStart(&ifVisible.getThenRegion().front());
+    Value p;
+    if (groupSum) {
+      // The sum over the group's heads, one head's query at a time.
+      auto headLoop = scf::ForOp::create(b, loc, index(0), index(heads),
+                                         index(1), ValueRange{f32(0.0)});
+      OpBuilder::InsertionGuard headGuard(b);
+      b.setInsertionPointToStart(headLoop.getBody());
+      Value g = headLoop.getInductionVar();
+      Value sum = arith::AddFOp::create(
+          b, loc, headLoop.getRegionIterArgs()[0],
+          probability(g, loadChunk(query, {row, g}, headDim)));
+      scf::YieldOp::create(b, loc, ValueRange{sum});
+      p = headLoop.getResult(0);
+    } else {
+      p = probability(head, queryChunk);
+    }
+    scf::YieldOp::create(b, loc, ValueRange{p});
     b.setInsertionPointToStart(&ifVisible.getElseRegion().front());
     scf::YieldOp::create(b, loc, ValueRange{f32(0.0)});
   }
@@ -1553,6 +1587,13 @@ void TileLoopLowering::emitProbsMma() {
   }
   SlabTokens slab = slabTokens(queryPos);
   constexpr int64_t keyTiles = kKeyChunk / 8;
+  // Group sums: the slab's rows are (position, head) pairs, position-major,
+  // and the group size divides 16 (canUseTensorCores), so the heads of one
+  // position are the rows of 2^k neighbouring quads (and, for 16 heads,
+  // both rows of a lane).
+  bool groupSum = probs.getGroupSum();
+  int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
+  int64_t quadsPerPosition = std::min<int64_t>(heads, 8);
 
   auto chunkLoop = scf::ForOp::create(b, loc, index(0), count, index(kKeyChunk));
   OpBuilder::InsertionGuard guard(b);
@@ -1588,22 +1629,56 @@ void TileLoopLowering::emitProbsMma() {
             f32(-std::numeric_limits<double>::infinity()));
         Value p = math::Exp2Op::create(
             b, loc, arith::SubFOp::create(b, loc, scores[j][e], lseLog2[e / 2]));
-        values.push_back(
-            arith::SelectOp::create(b, loc, masked, f32(0.0), p));
+        // Rows past the tile copy the slab's first row: no part of a sum.
+        Value zero = masked;
+        if (groupSum)
+          zero = arith::OrIOp::create(
+              b, loc, masked,
+              arith::XOrIOp::create(
+                  b, loc, rowValid[e / 2],
+                  arith::ConstantIntOp::create(b, loc, 1, 1)));
+        values.push_back(arith::SelectOp::create(b, loc, zero, f32(0.0), p));
       }
+    if (groupSum) {
+      for (Value &value : values)
+        for (int64_t quads = 1; quads < quadsPerPosition; quads *= 2)
+          value = arith::AddFOp::create(
+              b, loc, value,
+              gpu::ShuffleOp::create(b, loc, value, 4 * quads, kWarpSize,
+                                     gpu::ShuffleMode::XOR)
+                  .getShuffleResult());
+      if (heads == 16)
+        for (int64_t j = 0; j < keyTiles; ++j)
+          for (int64_t e = 0; e < 2; ++e)
+            values[4 * j + e] = arith::AddFOp::create(
+                b, loc, values[4 * j + e], values[4 * j + e + 2]);
+    }
     scf::YieldOp::create(b, loc, values);
   }
 
   // Each lane stores its two columns of every n-tile for its two rows: one
-  // 8-byte store, or one element at the end of an odd-length row.
+  // 8-byte store, or one element at the end of an odd-length row. Group
+  // sums are stored by the first quad of each position.
   auto pairType = VectorType::get({2}, b.getF32Type());
+  Value leadsPosition = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::eq,
+      arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, lane, index(4)),
+                             index(quadsPerPosition)),
+      index(0));
   for (int i = 0; i < 2; ++i) {
-    auto ifValid = scf::IfOp::create(b, loc, rowValid[i], false);
+    if (groupSum && heads == 16 && i == 1)
+      break;
+    Value stores = groupSum ? arith::AndIOp::create(b, loc, rowValid[i],
+                                                    leadsPosition)
+                                  .getResult()
+                            : rowValid[i];
+    auto ifValid = scf::IfOp::create(b, loc, stores, false);
     OpBuilder::InsertionGuard rowGuard(b);
     b.setInsertionPointToStart(&ifValid.getThenRegion().front());
     SmallVector<Value> indices(offsets);
     indices[kept[0]] = add(offsets[kept[0]], rowPos[i]);
-    indices[kept[1]] = add(offsets[kept[1]], rowHead[i]);
+    indices[kept[1]] =
+        groupSum ? offsets[kept[1]] : add(offsets[kept[1]], rowHead[i]);
     for (int64_t j = 0; j < keyTiles; ++j) {
       Value column = add(chunk, add(lanePair, index(8 * j)));
       indices[kept[2]] = add(offsets[kept[2]], column);

@@ -259,6 +259,23 @@ struct LowerProbsTile : OpRewritePattern<ProbsTileOp> {
               b, l, isMasked,
               arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0)), p);
         });
+    if (op.getGroupSum()) {
+      // [R, G, N] -> [R, 1, N]: loops (r, c, g), g the reduction.
+      Value rows = tensor::DimOp::create(rewriter, op.getLoc(), probs, 0);
+      Value keys = tensor::DimOp::create(rewriter, op.getLoc(), probs, 2);
+      Value sums =
+          m.filled({rows, rewriter.getIndexAttr(1), keys}, 0.0);
+      AffineExpr r = m.dim(0), c = m.dim(1), g = m.dim(2);
+      SmallVector<AffineExpr> inMap{r, g, c},
+          sumMap{r, rewriter.getAffineConstantExpr(0), c};
+      probs = m.genericIndexed(
+          {probs}, sums, {inMap, sumMap}, 3, {2},
+          [](OpBuilder &b, Location l, ValueRange a) -> Value {
+            return arith::AddFOp::create(b, l, a[1], a[0]);
+          });
+      probs = tensor::CastOp::create(rewriter, op.getLoc(),
+                                     op.getProbs().getType(), probs);
+    }
     rewriter.replaceOp(op, probs);
     return success();
   }

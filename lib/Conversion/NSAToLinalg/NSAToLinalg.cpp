@@ -167,6 +167,21 @@ struct LowerCompressedProbs : OpRewritePattern<CompressedProbsOp> {
               b, l, visible, math::ExpOp::create(b, l, logit),
               arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0)));
         });
+    if (op.getGroupSum()) {
+      // Loops (b, t, h, i, g): sums[b, t, h, i] += probs[b, t, h*G + g, i].
+      AffineExpr h = m.dim(2), g = m.dim(4);
+      sizes[2] = rewriter.getIndexAttr(keyType.getDimSize(2));
+      // The [G] operand only gives the g loop its extent.
+      Value groupHeads = m.empty({rewriter.getIndexAttr(group)}, m.f32());
+      SmallVector<AffineExpr> groupMap{g}, inMap{bb, t, h * group + g, i},
+          sumMap{bb, t, h, i};
+      probs = m.genericIndexed(
+          {groupHeads, probs}, m.filled(sizes, 0.0),
+          {groupMap, inMap, sumMap}, 5, {4},
+          [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+            return arith::AddFOp::create(b, l, a[2], a[1]);
+          });
+    }
     rewriter.replaceOp(op, probs);
     return success();
   }

@@ -661,3 +661,22 @@ func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %lse: tensor<16x2xf3
       : tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<16x2xf32> -> tensor<16x4x8xf32>
   return
 }
+
+// -----
+
+func.func @f(%q: tensor<16x4x64xf32>, %k: tensor<8x64xf32>, %lse: tensor<16x4xf32>, %p: index) {
+  // expected-error @+1 {{'nsa.probs_tile' op probs extent 1 (dim 1) must be 1, got 4}}
+  %r = nsa.probs_tile %q, %k, %lse at(%p, %p) group_sum
+      {scale = 0.125 : f64, key_stride = 16 : i64, key_offset = 31 : i64}
+      : tensor<16x4x64xf32>, tensor<8x64xf32>, tensor<16x4xf32> -> tensor<16x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x?x4x16xf32>, %kc: tensor<1x5x2x16xf32>, %l: tensor<1x?x4xf32>) {
+  // expected-error @+1 {{'nsa.compressed_probs' op probs H (4) does not match compressed_key H (2)}}
+  %p = nsa.compressed_probs %q, %kc, %l group_sum {config = #nsa.config<>}
+      : tensor<1x?x4x16xf32>, tensor<1x5x2x16xf32>, tensor<1x?x4xf32> -> tensor<1x?x4x5xf32>
+  return
+}

@@ -127,3 +127,16 @@ func.func @probs_tile(%q: tensor<?x4x64xbf16>, %k: tensor<?x64xbf16>, %lse: tens
       : tensor<?x4x64xbf16>, tensor<?x64xbf16>, tensor<?x4xf32> -> tensor<?x4x?xf32>
   return %p : tensor<?x4x?xf32>
 }
+
+// With group_sum the G heads are summed: [R, 1, N].
+// CHECK-LABEL: func @probs_tile_group_sum
+// CHECK: nsa.probs_tile %arg0, %arg1, %arg2 at(%arg3, %arg3) group_sum {key_offset = 63 : i64, key_stride = 64 : i64, scale = 1.250000e-01 : f64} : tensor<64x16x64xbf16>, tensor<?x64xbf16>, tensor<64x16xf32> -> tensor<64x1x?xf32>
+// GENERIC-LABEL: sym_name = "probs_tile_group_sum"
+// GENERIC: "nsa.probs_tile"({{.*}}) <{group_sum, key_offset = 63 : i64, key_stride = 64 : i64, scale = 1.250000e-01 : f64}>
+func.func @probs_tile_group_sum(%q: tensor<64x16x64xbf16>, %k: tensor<?x64xbf16>,
+                                %lse: tensor<64x16xf32>, %pos: index) -> tensor<64x1x?xf32> {
+  %p = nsa.probs_tile %q, %k, %lse at(%pos, %pos) group_sum
+      {scale = 0.125 : f64, key_stride = 64 : i64, key_offset = 63 : i64}
+      : tensor<64x16x64xbf16>, tensor<?x64xbf16>, tensor<64x16xf32> -> tensor<64x1x?xf32>
+  return %p : tensor<64x1x?xf32>
+}

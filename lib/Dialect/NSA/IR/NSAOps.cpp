@@ -9,6 +9,8 @@
 
 #include "NSAVerifyUtils.h"
 
+#include "mlir/IR/PatternMatch.h"
+
 #include <cmath>
 
 using namespace mlir;
@@ -124,9 +126,50 @@ LogicalResult CompressedProbsOp::verify() {
       .tensor("compressed_key", getCompressedKey(), {"B", "Nc", "H", "Dk"},
               ElementKind::Activation)
       .tensor("lse", getLse(), {"B", "T", "Hq"}, ElementKind::F32)
-      .tensor("probs", getProbs(), {"B", "T", "Hq", "Nc"}, ElementKind::F32)
+      .tensor("probs", getProbs(),
+              {"B", "T", getGroupSum() ? "H" : "Hq", "Nc"}, ElementKind::F32)
       .groupedHeads()
       .compressedBlocks(getConfig());
+}
+
+namespace {
+/// nsa.select reads only the sums of the probabilities over each GQA group:
+/// a per-head nsa.compressed_probs that only selects use computes those
+/// sums instead ([B, T, H, Nc] instead of [B, T, Hq, Nc]).
+struct SumProbabilitiesPerGroup : OpRewritePattern<CompressedProbsOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(CompressedProbsOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getGroupSum())
+      return rewriter.notifyMatchFailure(op, "already group sums");
+    if (op->use_empty() ||
+        !llvm::all_of(op->getUsers(), llvm::IsaPred<SelectOp>))
+      return rewriter.notifyMatchFailure(op, "a user needs per-head values");
+    auto probsType = cast<RankedTensorType>(op.getProbs().getType());
+    auto keyType = cast<RankedTensorType>(op.getCompressedKey().getType());
+    int64_t kvHeads = keyType.getDimSize(2);
+    if (ShapedType::isDynamic(kvHeads) || probsType.getDimSize(2) == kvHeads)
+      return rewriter.notifyMatchFailure(op, "no static group to sum over");
+    SmallVector<int64_t> shape(probsType.getShape());
+    shape[2] = kvHeads;
+    auto summed = CompressedProbsOp::create(
+        rewriter, op.getLoc(), probsType.clone(shape), op.getQuery(),
+        op.getCompressedKey(), op.getLse(), op.getConfig(),
+        /*group_sum=*/true);
+    for (Operation *user : llvm::to_vector(op->getUsers()))
+      rewriter.modifyOpInPlace(user, [&] {
+        cast<SelectOp>(user).getProbsMutable().assign(summed.getProbs());
+      });
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+} // namespace
+
+void CompressedProbsOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                                    MLIRContext *context) {
+  results.add<SumProbabilitiesPerGroup>(context);
 }
 
 LogicalResult SelectOp::verify() {
@@ -290,8 +333,11 @@ LogicalResult ProbsTileOp::inferReturnTypes(
   if (!key || key.getRank() != 2)
     return emitOptionalError(loc, "key must be a rank-2 tile, got ",
                              adaptor.getKey().getType());
-  inferred.assign({accumulatorType(*query, key.getDimSize(0),
-                                   Float32Type::get(context))});
+  RankedTensorType probs = cast<RankedTensorType>(accumulatorType(
+      *query, key.getDimSize(0), Float32Type::get(context)));
+  if (adaptor.getGroupSum())
+    probs = probs.clone({probs.getDimSize(0), 1, probs.getDimSize(2)});
+  inferred.assign({probs});
   return success();
 }
 
@@ -303,7 +349,8 @@ LogicalResult ProbsTileOp::verify() {
       .tensor("query", getQuery(), {"R", "G", "Dk"}, ElementKind::Activation)
       .tensor("key", getKey(), {"N", "Dk"}, ElementKind::Activation)
       .tensor("lse", getLse(), {"R", "G"}, ElementKind::F32)
-      .tensor("probs", getProbs(), {"R", "G", "N"}, ElementKind::F32);
+      .tensor("probs", getProbs(), {"R", getGroupSum() ? "1" : "G", "N"},
+              ElementKind::F32);
 }
 
 LogicalResult FinalizeTileOp::inferReturnTypes(

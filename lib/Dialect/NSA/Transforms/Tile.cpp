@@ -347,7 +347,9 @@ private:
 /// nsa.compressed_probs: a tile loop over (batch, query tile, query head)
 /// like the branch attentions', whose body computes the tile's
 /// probabilities over all compressed blocks with one nsa.probs_tile (each
-/// tile is final, so there is no KV loop state) and stores them.
+/// tile is final, so there is no KV loop state) and stores them. Group sums
+/// (`group_sum`) need a whole group in one tile: the loop runs over KV heads
+/// with the group's query heads in the tile, fused from the start.
 scf::ForallOp tileCompressedProbs(OpBuilder &b, CompressedProbsOp op,
                                   TargetAttr target) {
   Location loc = op.getLoc();
@@ -359,6 +361,10 @@ scf::ForallOp tileCompressedProbs(OpBuilder &b, CompressedProbsOp op,
   int64_t queryHeads = queryType.getDimSize(2);
   int64_t groupSize = queryHeads / keyType.getDimSize(2);
   int64_t rowsPerTile = target.getBlockQ();
+  bool groupSum = op.getGroupSum();
+  // Heads the loop runs over and query heads per tile.
+  int64_t loopHeads = groupSum ? keyType.getDimSize(2) : queryHeads;
+  int64_t tileHeads = groupSum ? groupSize : 1;
 
   Value batch = tensor::DimOp::create(b, loc, query, 0);
   Value seqLen = tensor::DimOp::create(b, loc, query, 1);
@@ -369,33 +375,40 @@ scf::ForallOp tileCompressedProbs(OpBuilder &b, CompressedProbsOp op,
   OpBuilder::InsertionGuard guard(b);
   QueryTileLoop loop = createQueryTileLoop(
       b, loc, batch, seqLen, numQueryTiles(b, loc, seqLen, rowsPerTile),
-      queryHeads, groupSize, rowsPerTile, init);
+      loopHeads, groupSum ? 1 : groupSize, rowsPerTile, init);
   scf::ForallOp forall = loop.forall;
-  Value b0 = loop.batch, t0 = loop.t0, queryHead = loop.queryHead;
+  Value b0 = loop.batch, t0 = loop.t0, loopHead = loop.queryHead;
+  Value kvHead = groupSum ? loopHead : loop.kvHead;
+  Value firstQueryHead =
+      groupSum ? ib.apply(ib.d(0) * groupSize, ValueRange{loopHead})
+               : loopHead;
   OpFoldResult rows = loop.rows;
   Value zero = ib.constant(0);
-  Value queryTile = extractTile(b, loc, query, b0, t0, rows, queryHead, 1,
-                                /*dropHead=*/false);
-  Value keyTile = extractTile(b, loc, key, b0, zero, numKeys, loop.kvHead, 1,
+  Value queryTile = extractTile(b, loc, query, b0, t0, rows, firstQueryHead,
+                                tileHeads, /*dropHead=*/false);
+  Value keyTile = extractTile(b, loc, key, b0, zero, numKeys, kvHead, 1,
                               /*dropHead=*/true);
   OpFoldResult one = b.getIndexAttr(1);
   std::optional<int64_t> staticRows = getConstantIntValue(rows);
   auto lseTileType = RankedTensorType::get(
-      {staticRows ? *staticRows : ShapedType::kDynamic, 1}, b.getF32Type());
+      {staticRows ? *staticRows : ShapedType::kDynamic, tileHeads},
+      b.getF32Type());
   Value lseTile = tensor::ExtractSliceOp::create(
-      b, loc, lseTileType, lse, ArrayRef<OpFoldResult>{b0, t0, queryHead},
-      ArrayRef<OpFoldResult>{one, rows, one},
+      b, loc, lseTileType, lse,
+      ArrayRef<OpFoldResult>{b0, t0, firstQueryHead},
+      ArrayRef<OpFoldResult>{one, rows, b.getIndexAttr(tileHeads)},
       ArrayRef<OpFoldResult>{one, one, one});
   auto probs = ProbsTileOp::create(
       b, loc, queryTile, keyTile, lseTile, t0, zero,
       b.getF64FloatAttr(config.getScaleFor(queryType.getDimSize(3))),
       b.getI64IntegerAttr(config.getCmpStride()),
-      b.getI64IntegerAttr(config.getCmpBlock() - 1));
+      b.getI64IntegerAttr(config.getCmpBlock() - 1),
+      groupSum ? b.getUnitAttr() : UnitAttr());
 
   b.setInsertionPointToStart(forall.getTerminator().getBody());
   tensor::ParallelInsertSliceOp::create(
       b, loc, probs.getProbs(), forall.getRegionIterArgs()[0],
-      ArrayRef<OpFoldResult>{b0, t0, queryHead, b.getIndexAttr(0)},
+      ArrayRef<OpFoldResult>{b0, t0, loopHead, b.getIndexAttr(0)},
       ArrayRef<OpFoldResult>{one, rows, one, numKeys},
       ArrayRef<OpFoldResult>{one, one, one, one});
   return forall;

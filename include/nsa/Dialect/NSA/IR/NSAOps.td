@@ -160,23 +160,31 @@ def NSA_CompressedProbsOp : NSA_TensorOp<"compressed_probs"> {
     `p[t, hq, i] = exp(s * q[t, hq] . kc[i, h] - lse[t, hq])` for visible
     blocks and 0 elsewhere, from the log-sum-exp that
     `nsa.compressed_attention` returned. Keeping this a separate op keeps
-    the `[B, T, Hq, Nc]` tensor out of the attention itself; lowering fuses
-    it with `nsa.select` so the probabilities are never stored.
+    the probabilities out of the attention itself.
+
+    With `group_sum`, the result holds the sums over the query heads of each
+    GQA group, `p[t, h, i] = sum over g of p[t, h * G + g, i]`: all that
+    `nsa.select` reads, G times smaller. The canonicalizer rewrites a
+    per-head `nsa.compressed_probs` whose only users are `nsa.select` ops
+    into this form.
 
     `query: [B, T, Hq, Dk], compressed_key: [B, Nc, H, Dk],
-     lse: [B, T, Hq] -> probs: [B, T, Hq, Nc] (f32)`
+     lse: [B, T, Hq] -> probs: [B, T, Hq, Nc] (f32)`, or
+    `probs: [B, T, H, Nc]` with `group_sum`.
   }];
   let arguments = (ins
     AnyRankedTensor:$query,
     AnyRankedTensor:$compressed_key,
     AnyRankedTensor:$lse,
-    NSA_ConfigAttr:$config
+    NSA_ConfigAttr:$config,
+    UnitAttr:$group_sum
   );
   let results = (outs AnyRankedTensor:$probs);
   let assemblyFormat = [{
-    $query `,` $compressed_key `,` $lse attr-dict `:`
+    $query `,` $compressed_key `,` $lse (`group_sum` $group_sum^)? attr-dict `:`
     type($query) `,` type($compressed_key) `,` type($lse) `->` type($probs)
   }];
+  let hasCanonicalizer = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -381,9 +389,12 @@ def NSA_ProbsTileOp : NSA_TileOp<"probs_tile"> {
     ```
 
     in f32. No online state: each key tile's probabilities are final, so
-    the tile can be written out as soon as it is computed.
+    the tile can be written out as soon as it is computed. With
+    `group_sum` the result is `sum over g of p[r, g, c]`, kept as a
+    unit head dimension.
 
-    `query: [R, G, Dk], key: [N, Dk], lse: [R, G] (f32) -> probs: [R, G, N] (f32)`
+    `query: [R, G, Dk], key: [N, Dk], lse: [R, G] (f32) -> probs: [R, G, N]`
+    (f32), or `[R, 1, N]` with `group_sum`.
   }];
   let arguments = (ins
     AnyRankedTensor:$query,
@@ -393,11 +404,13 @@ def NSA_ProbsTileOp : NSA_TileOp<"probs_tile"> {
     Index:$key_pos,
     F64Attr:$scale,
     I64Attr:$key_stride,
-    I64Attr:$key_offset
+    I64Attr:$key_offset,
+    UnitAttr:$group_sum
   );
   let results = (outs AnyRankedTensor:$probs);
   let assemblyFormat = [{
-    $query `,` $key `,` $lse `at` `(` $query_pos `,` $key_pos `)` attr-dict `:`
+    $query `,` $key `,` $lse `at` `(` $query_pos `,` $key_pos `)`
+    (`group_sum` $group_sum^)? attr-dict `:`
     type($query) `,` type($key) `,` type($lse) `->` type($probs)
   }];
 }

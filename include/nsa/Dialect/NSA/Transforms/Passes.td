@@ -70,6 +70,12 @@ def NSATile : Pass<"nsa-tile"> {
       tensor.parallel_insert_slice p into probs[b, t0, hq, 0] [1, rows, 1, Nc]
     ```
 
+    With `group_sum` (sums over each GQA group) a tile needs the whole
+    group, so the loop runs over (B, #query tiles, H) instead, each tile
+    takes the G query heads `[h * G, (h + 1) * G)` and their lse columns,
+    `nsa.probs_tile ... group_sum` returns `[rows, 1, Nc]`, and the loop is
+    marked `nsa.gqa_group_size = 1` (nothing left to fuse).
+
     Tile sizes come from the `#nsa.target` in scope (`block_q`, `block_kv`).
     The tile loop is marked `nsa.gqa_group_size = G`: its last induction
     variable is the query head, and G consecutive heads read one KV head.

@@ -1,0 +1,48 @@
+// RUN: nsa-opt %s --canonicalize --split-input-file | FileCheck %s
+
+// nsa.select only reads the sums of the probabilities over each GQA group:
+// a per-head nsa.compressed_probs used only by selects becomes group_sum,
+// [B, T, H, Nc] instead of [B, T, Hq, Nc].
+// CHECK-LABEL: func @select_reads_group_sums
+// CHECK: %[[P:.*]] = nsa.compressed_probs %arg0, %arg1, %arg2 group_sum {config = #nsa.config<>} : tensor<?x?x8x64xbf16>, tensor<?x?x2x64xbf16>, tensor<?x?x8xf32> -> tensor<?x?x2x?xf32>
+// CHECK: nsa.select %[[P]] {config = #nsa.config<>} : tensor<?x?x2x?xf32> -> tensor<?x?x2x16xi32>
+// CHECK: nsa.select %[[P]] {config = #nsa.config<>} : tensor<?x?x2x?xf32> -> tensor<?x?x2x16xi32>
+// CHECK-NOT: nsa.compressed_probs
+func.func @select_reads_group_sums(%q: tensor<?x?x8x64xbf16>, %kc: tensor<?x?x2x64xbf16>,
+                                   %lse: tensor<?x?x8xf32>)
+    -> (tensor<?x?x2x16xi32>, tensor<?x?x2x16xi32>) {
+  %p = nsa.compressed_probs %q, %kc, %lse {config = #nsa.config<>}
+      : tensor<?x?x8x64xbf16>, tensor<?x?x2x64xbf16>, tensor<?x?x8xf32> -> tensor<?x?x8x?xf32>
+  %i = nsa.select %p {config = #nsa.config<>} : tensor<?x?x8x?xf32> -> tensor<?x?x2x16xi32>
+  %j = nsa.select %p {config = #nsa.config<>} : tensor<?x?x8x?xf32> -> tensor<?x?x2x16xi32>
+  return %i, %j : tensor<?x?x2x16xi32>, tensor<?x?x2x16xi32>
+}
+
+// -----
+
+// Another user needs the per-head values: unchanged.
+// CHECK-LABEL: func @probs_also_returned
+// CHECK: %[[P:.*]] = nsa.compressed_probs %arg0, %arg1, %arg2 {config = #nsa.config<>} : {{.*}} -> tensor<?x?x8x?xf32>
+// CHECK: nsa.select %[[P]]
+// CHECK: return {{.*}}, %[[P]]
+func.func @probs_also_returned(%q: tensor<?x?x8x64xbf16>, %kc: tensor<?x?x2x64xbf16>,
+                               %lse: tensor<?x?x8xf32>)
+    -> (tensor<?x?x2x16xi32>, tensor<?x?x8x?xf32>) {
+  %p = nsa.compressed_probs %q, %kc, %lse {config = #nsa.config<>}
+      : tensor<?x?x8x64xbf16>, tensor<?x?x2x64xbf16>, tensor<?x?x8xf32> -> tensor<?x?x8x?xf32>
+  %i = nsa.select %p {config = #nsa.config<>} : tensor<?x?x8x?xf32> -> tensor<?x?x2x16xi32>
+  return %i, %p : tensor<?x?x2x16xi32>, tensor<?x?x8x?xf32>
+}
+
+// -----
+
+// One head per group: the per-head values already are the sums.
+// CHECK-LABEL: func @no_group
+// CHECK: nsa.compressed_probs %arg0, %arg1, %arg2 {config = #nsa.config<>}
+func.func @no_group(%q: tensor<?x?x2x64xbf16>, %kc: tensor<?x?x2x64xbf16>,
+                    %lse: tensor<?x?x2xf32>) -> tensor<?x?x2x16xi32> {
+  %p = nsa.compressed_probs %q, %kc, %lse {config = #nsa.config<>}
+      : tensor<?x?x2x64xbf16>, tensor<?x?x2x64xbf16>, tensor<?x?x2xf32> -> tensor<?x?x2x?xf32>
+  %i = nsa.select %p {config = #nsa.config<>} : tensor<?x?x2x?xf32> -> tensor<?x?x2x16xi32>
+  return %i : tensor<?x?x2x16xi32>
+}
