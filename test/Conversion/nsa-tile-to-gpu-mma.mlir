@@ -3,18 +3,20 @@
 
 // With 16-bit inputs and head dims that are multiples of 16 the tile loops
 // become tensor-core kernels: one warp per (tile, 16-row slab), K and V
-// staged 32 keys at a time by cp.async into the warp's padded
-// shared-memory tiles, B fragments by ldmatrix (transposed for V), both
-// products on mma.sync m16n8k16 with f32 accumulators, and the online
-// softmax (exp2 domain) on the accumulator fragments.
+// staged 32 keys at a time by cp.async into padded shared-memory tiles, B
+// fragments by ldmatrix (transposed for V), both products on mma.sync
+// m16n8k16 with f32 accumulators, and the online softmax (exp2 domain) on
+// the accumulator fragments. When a tile's slabs fill whole CTAs, the CTA's
+// warps share one set of tiles (copies spread over its 128 threads, block
+// barriers); otherwise each warp has its own (warp barriers).
 
 // Window, bf16, G = 4, Dk = 32, Dv = 16, 16 positions per tile: 64 rows =
-// 4 slabs per tile; 4 warps x 32 keys x ((32 + 8) + (16 + 8)) x 2 bytes of
-// shared memory = 16384.
+// 4 slabs per tile, one CTA of 4 warps, sharing 32 keys x ((32 + 8) +
+// (16 + 8)) x 2 bytes of shared memory = 4096.
 // CHECK-LABEL: func.func @window_bf16
 // CHECK:       %[[ITEMS:.*]] = arith.muli %{{.*}}, %c4{{.*}} : index
 // CHECK:       %[[BLOCKS:.*]] = arith.ceildivui %[[ITEMS]], %c4{{.*}} : index
-// CHECK:       gpu.launch blocks(%[[BID:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[BLOCKS]], {{.*}} threads({{.*}}) in (%{{.*}} = %c128{{.*}}, {{.*}}) dynamic_shared_memory_size %c16384_i32
+// CHECK:       gpu.launch blocks(%[[BID:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[BLOCKS]], {{.*}} threads({{.*}}) in (%{{.*}} = %c128{{.*}}, {{.*}}) dynamic_shared_memory_size %c4096_i32
 // The query fragments: pairs of bf16 per register, 2 k-steps x 4 registers.
 // CHECK-COUNT-8: vector.load %{{.*}} : memref<?x?x8x32xbf16>, vector<2xbf16>
 // CHECK:         %[[SMEM:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
@@ -22,9 +24,9 @@
 // CHECK:         %[[VT:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x24xbf16, #gpu.address_space<workgroup>>
 // The KV tile loop from nsa-tile. In it, a software pipeline over 32-key
 // chunks with two cp.async groups per chunk (K, then V). Prologue: chunk 0's
-// copies, skipped (but committed) when no row of the slab sees it.
+// copies, skipped (but committed) when no row of the CTA's slabs sees it.
 // CHECK:         scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
-// CHECK:           nvvm.bar.warp.sync
+// CHECK:           gpu.barrier
 // CHECK:           scf.if %[[FIRST:.*]] {
 // CHECK:             nvgpu.device_async_copy %{{.*}}, %[[KT]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
 // CHECK:           nvvm.cp.async.commit.group
@@ -36,11 +38,11 @@
 // This chunk's keys have landed once at most one group (its values) is
 // pending. S = Q K^T: ldmatrix x4 gives the B fragments of two k-steps.
 // CHECK:               nvvm.cp.async.wait.group 1
-// CHECK:               nvvm.bar.warp.sync
+// CHECK:               gpu.barrier
 // CHECK:               nvgpu.ldmatrix %[[KT]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<32x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK:               nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 // The key tile is free: the next chunk's keys start loading.
-// CHECK:               nvvm.bar.warp.sync
+// CHECK:               gpu.barrier
 // CHECK:               scf.if %[[NEXT:.*]] {
 // CHECK:                 nvgpu.device_async_copy %{{.*}}, %[[KT]]
 // CHECK:               nvvm.cp.async.commit.group
@@ -62,7 +64,7 @@
 // CHECK:               nvgpu.ldmatrix %[[VT]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = true} : memref<32x24xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK:               nvvm.mma.sync
 // CHECK-NOT:           gpu.shuffle
-// CHECK:               nvvm.bar.warp.sync
+// CHECK:               gpu.barrier
 // CHECK:               scf.if %[[NEXT]] {
 // CHECK:                 nvgpu.device_async_copy %{{.*}}, %[[VT]]
 // CHECK:               nvvm.cp.async.commit.group
@@ -99,12 +101,15 @@ func.func @window_bf16(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v:
 
 // Selected, f16, G = 2: one position per tile, so one slab of 2 rows; three
 // k-steps (Dk = 48), the last one from an x2 ldmatrix. f16 operands go to
-// mma.sync as vector<2xf16>.
+// mma.sync as vector<2xf16>. One slab per tile, fewer than the CTA's 4
+// warps: each warp stages its own tiles, 4 x 32 keys x ((48 + 8) + (16 + 8))
+// x 2 bytes = 20480, between warp barriers.
 // CHECK-LABEL: func.func @selected_f16
 // CHECK:       arith.ceildivui %{{.*}}, %c4{{.*}} : index
 // CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c20480_i32
 // CHECK:         scf.for
 // CHECK:           memref.load %{{.*}} : memref<?x?x2x4xi32>
+// CHECK:           nvvm.bar.warp.sync
 // CHECK:           nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = false} : memref<32x56xf16, #gpu.address_space<workgroup>> -> vector<4x2xf16>
 // CHECK:           nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 // CHECK:           nvvm.mma.sync
@@ -144,16 +149,18 @@ func.func @compressed_f32(%q: tensor<?x?x4x32xf32>, %kc: tensor<?x?x2x32xf32>, %
 // -----
 
 // Compressed probabilities, bf16, G = 4, Dk = 32, 16 positions per tile:
-// the same slab kernel with a key tile only (4 warps x 32 x 40 x 2 bytes),
+// the same slab kernel with a key tile only, shared by the CTA's 4 warps
+// (32 x 40 x 2 bytes),
 // S = Q Kc^T on mma.sync, p = exp2(s * scale * log2e - lse * log2e) for
 // visible blocks, stored per lane as f32 pairs straight into the output; no
 // state is carried across chunks.
 // CHECK-LABEL: func.func @probs_bf16
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c10240_i32
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c2560_i32
 // CHECK:         memref.load %{{.*}} : memref<?x?x8xf32>
 // CHECK:         memref.load %{{.*}} : memref<?x?x8xf32>
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c32{{.*}} {
 // CHECK:           scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK:             gpu.barrier
 // CHECK:             nvgpu.device_async_copy
 // CHECK:             nvvm.cp.async.commit.group
 // CHECK:             nvvm.cp.async.wait.group 0
@@ -180,9 +187,9 @@ func.func @probs_bf16(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf16>, %ls
 
 // -----
 
-// The warps' tiles must fit the target's shared memory: 4 warps x 32 keys x
-// ((32 + 8) + (16 + 8)) x 2 bytes = 16384 does not fit 16000 bytes, so the
-// bf16 window keeps the CUDA-core kernel.
+// The tiles must fit the target's shared memory: 32 keys x ((32 + 8) +
+// (16 + 8)) x 2 bytes = 4096 does not fit 4000 bytes, so the bf16 window
+// keeps the CUDA-core kernel.
 // CHECK-LABEL: func.func @window_small_smem
 // CHECK-NOT:   nvvm.mma.sync
 // CHECK:       gpu.launch
@@ -190,7 +197,7 @@ func.func @probs_bf16(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf16>, %ls
 // CHECK-NOT:   nvvm.mma.sync
 // CHECK:       return
 // NOMMA-LABEL: func.func @window_small_smem
-module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, shared_memory = 16000>} {
+module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, shared_memory = 4000>} {
 func.func @window_small_smem(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v: tensor<?x?x2x16xbf16>)
     -> (tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>) {
   %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
@@ -209,7 +216,7 @@ func.func @window_small_smem(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16
 // its two rows into the [B, T, H, Nc] output. The CUDA-core kernel runs a
 // warp per position and loops over the group's heads.
 // CHECK-LABEL: func.func @probs_group_sum_g4
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c10240_i32
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c2560_i32
 // CHECK:         nvvm.mma.sync
 // CHECK:         math.exp2
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c4_i32

@@ -91,10 +91,17 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     `tensor-cores` on, the default) the kernels use the tensor cores
     instead: the work items are (tile, slab of 16 rows) pairs, one per warp
     (`ceil(tiles * slabs / num_warps)` blocks). A warp loads its slab's
-    query fragments once, then for every 32 keys of each KV tile it stages
-    K and V in its own padded shared-memory tiles with `cp.async`
+    query fragments once, then for every 32 keys of each KV tile K and V
+    are staged in padded shared-memory tiles with `cp.async`
     (`nvgpu.device_async_copy`, 16 bytes per copy, zero-filled past the
-    tile), loads B fragments with `nvgpu.ldmatrix` (transposed for V), and
+    tile). When a tile's slab count is a multiple of `num_warps` the warps
+    of a block take slabs of the same tile and share one set of tiles: the
+    block's threads split the copies, `gpu.barrier` orders them, and a
+    chunk is staged when any of the block's slabs needs it (each chunk is
+    read from L2 once per block instead of once per warp). Otherwise (the
+    selected branch: one slab per tile) each warp stages its own, between
+    warp barriers. Each warp then loads B fragments with `nvgpu.ldmatrix`
+    (transposed for V), and
     computes S = Q K^T and O += P V with `mma.sync.m16n8k16` (`nvvm.mma.sync`,
     f32 accumulation). The chunks are software-pipelined with two
     `cp.async` groups per chunk (`nvvm.cp.async.commit.group` /

@@ -124,8 +124,9 @@ public:
 private:
   LogicalResult checkStructure();
   bool canUseTensorCores();
-  /// Dynamic shared memory of a tensor-core kernel: each warp's key tile
-  /// and (for attention) value tile.
+  /// Dynamic shared memory of a tensor-core kernel: the key tile and (for
+  /// attention) value tile of each warp, or one set for the whole CTA when
+  /// `ctaSharedTiles`.
   int64_t sharedMemoryBytes() const;
   void mapInductionVars(Value linear);
   LogicalResult emitKernel(gpu::LaunchOp launch);
@@ -165,7 +166,9 @@ private:
   void issueChunkCopies(const SliceInfo &slice, Value tile, int64_t dim,
                         Value chunk, Value n);
   void waitGroups(int32_t pending);
-  void syncWarp();
+  /// Orders the reads and writes of the key/value tiles among the threads
+  /// that share them: the warp, or the CTA when `ctaSharedTiles`.
+  void syncTileUsers();
   /// D = A * B + C for one m16n8k16 step; A: 4, B: 2 vector<2xT> registers,
   /// C: 4 f32.
   SmallVector<Value> mma(ArrayRef<Value> a, ArrayRef<Value> bFrag,
@@ -192,8 +195,14 @@ private:
                                      index(keys.stride)),
                index(keys.offset));
   }
-  /// The token positions of the slab's first and last valid row.
+  /// The token positions of the first and last valid row of the slab, or
+  /// of the `rows` tile rows from `firstRow`.
   SlabTokens slabTokens(Value queryPos);
+  SlabTokens rowSpanTokens(Value queryPos, Value firstRow, int64_t rows);
+  /// The rows whose keys are staged together: the slab's, or the CTA's
+  /// slabs' when `ctaSharedTiles`. Which chunks to stage is decided over
+  /// these rows, so that it is uniform across the threads that stage.
+  SlabTokens stagingTokens(Value queryPos);
 
   Value index(int64_t value) {
     return arith::ConstantIndexOp::create(b, loc, value);
@@ -252,7 +261,15 @@ private:
   // fragments and the warp's shared-memory tiles.
   Type inputType;
   int64_t slabsPerTile = 0;
-  Value rowBase, tileRows;
+  /// The CTA's warps take consecutive slabs of one tile and share one set
+  /// of key/value tiles: each chunk is copied once per CTA instead of once
+  /// per warp (the attention kernels are bound by these L2 -> shared
+  /// copies). Needs the tile's slab count to be a multiple of the warps.
+  bool ctaSharedTiles = false;
+  /// The slab's first row, the CTA's first row, and the tile's row count.
+  Value rowBase, ctaRowBase, tileRows;
+  /// The thread's index in the CTA, which spreads the shared tiles' copies.
+  Value threadInCta;
   Value rowPos[2], rowHead[2], rowValid[2];
   /// 2 * (lane % 4): the first of the two fragment columns a lane holds.
   Value lanePair;
@@ -372,13 +389,14 @@ bool TileLoopLowering::canUseTensorCores() {
     return false;
   slabsPerTile =
       llvm::divideCeil(*positions * queryType.getDimSize(1), kSlabRows);
+  ctaSharedTiles = slabsPerTile % numWarps == 0;
   // Head dims too large for the warps' tiles in the target's shared memory
   // keep the CUDA-core kernel, which needs none.
   return sharedMemoryBytes() <= TargetAttr::lookup(forall).getSharedMemory();
 }
 
 int64_t TileLoopLowering::sharedMemoryBytes() const {
-  return numWarps * kKeyChunk *
+  return (ctaSharedTiles ? 1 : numWarps) * kKeyChunk *
          (headDim + kRowPad + (valueDim ? valueDim + kRowPad : 0)) *
          (inputType.getIntOrFloatBitWidth() / 8);
 }
@@ -871,6 +889,7 @@ void TileLoopLowering::emitStore(tensor::ParallelInsertSliceOp insert) {
 
 LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   Value threadId = launch.getThreadIds().x;
+  threadInCta = threadId;
   Value warp = arith::DivUIOp::create(b, loc, threadId, index(kWarpSize));
   lane = arith::RemUIOp::create(b, loc, threadId, index(kWarpSize));
   Value item = add(arith::MulIOp::create(b, loc, launch.getBlockIds().x,
@@ -882,8 +901,12 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   for (Value bound : bounds)
     iterations = arith::MulIOp::create(b, loc, iterations, bound);
 
-  // Warps are independent (own rows, own shared-memory tiles), so a warp
-  // without work just skips; all branches below are warp-uniform.
+  // With warp-private tiles warps are independent, so a warp without work
+  // just skips; all branches below are warp-uniform. With CTA-shared tiles
+  // the item's tile is the same for all warps of the CTA (slabsPerTile is
+  // a multiple of numWarps), so the branches that stage tiles are
+  // CTA-uniform, and a warp whose slab is past a ragged last tile computes
+  // on clamped rows and stores nothing.
   OpBuilder::InsertionGuard guard(b);
   auto ifItem = scf::IfOp::create(
       b, loc,
@@ -901,21 +924,30 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   tileRows = arith::MulIOp::create(b, loc, query.sizes[query.keptDims[0]],
                                    index(heads));
   rowBase = arith::MulIOp::create(b, loc, slab, index(kSlabRows));
+  ctaRowBase = ctaSharedTiles
+                   ? arith::SubIOp::create(
+                         b, loc, rowBase,
+                         arith::MulIOp::create(b, loc, warp, index(kSlabRows)))
+                         .getResult()
+                   : rowBase;
   auto ifRows = scf::IfOp::create(
       b, loc,
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, rowBase,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, ctaRowBase,
                             tileRows),
       /*withElseRegion=*/false);
   b.setInsertionPointToStart(&ifRows.getThenRegion().front());
 
   // This lane's rows; rows past the tile compute on a copy of the slab's
-  // first row and are never stored.
+  // first row (the tile's last row for a slab past it) and are never
+  // stored.
   Value quad = arith::DivUIOp::create(b, loc, lane, index(4));
+  Value fallbackRow = arith::MinUIOp::create(
+      b, loc, rowBase, arith::SubIOp::create(b, loc, tileRows, index(1)));
   for (int i = 0; i < 2; ++i) {
     Value rowId = add(rowBase, add(quad, index(8 * i)));
     rowValid[i] = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                         rowId, tileRows);
-    rowId = arith::SelectOp::create(b, loc, rowValid[i], rowId, rowBase);
+    rowId = arith::SelectOp::create(b, loc, rowValid[i], rowId, fallbackRow);
     rowPos[i] = arith::DivUIOp::create(b, loc, rowId, index(heads));
     rowHead[i] = arith::RemUIOp::create(b, loc, rowId, index(heads));
   }
@@ -940,12 +972,13 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
     }
   }
 
-  // The warp's shared-memory tiles: [32 keys][Dk + pad] and [32][Dv + pad].
+  // The warp's (or CTA's) shared-memory tiles: [32 keys][Dk + pad] and
+  // [32][Dv + pad].
   auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
                                               gpu::AddressSpace::Workgroup);
   int64_t elementBytes = inputType.getIntOrFloatBitWidth() / 8;
   int64_t keyBytes = kKeyChunk * (headDim + kRowPad) * elementBytes;
-  int64_t warpBytes = sharedMemoryBytes() / numWarps;
+  int64_t warpBytes = ctaSharedTiles ? 0 : sharedMemoryBytes() / numWarps;
   Value shared = gpu::DynamicSharedMemoryOp::create(
       b, loc,
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
@@ -970,7 +1003,11 @@ void TileLoopLowering::waitGroups(int32_t pending) {
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(pending));
 }
 
-void TileLoopLowering::syncWarp() {
+void TileLoopLowering::syncTileUsers() {
+  if (ctaSharedTiles) {
+    gpu::BarrierOp::create(b, loc);
+    return;
+  }
   NVVM::SyncWarpOp::create(
       b, loc, arith::ConstantIntOp::create(b, loc, b.getI32Type(), -1));
 }
@@ -991,13 +1028,16 @@ void TileLoopLowering::stageChunk(const SliceInfo &slice, Value tile,
 
 void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
                                         int64_t dim, Value chunk, Value n) {
-  // Each row is dim / 8 copies of 16 bytes; the warp's lanes take
-  // consecutive copies, so a row is read by consecutive lanes (coalesced).
+  // Each row is dim / 8 copies of 16 bytes; the lanes (threads of the CTA
+  // for shared tiles) take consecutive copies, so a row is read by
+  // consecutive lanes (coalesced).
   int64_t segments = dim / 8;
   int64_t copies = kKeyChunk * segments;
+  int64_t copiers = ctaSharedTiles ? numWarps * kWarpSize : kWarpSize;
+  Value copier = ctaSharedTiles ? threadInCta : lane;
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
-  for (int64_t i = 0, e = llvm::divideCeil(copies, kWarpSize); i < e; ++i) {
-    Value copy = add(lane, index(i * kWarpSize));
+  for (int64_t i = 0, e = llvm::divideCeil(copies, copiers); i < e; ++i) {
+    Value copy = add(copier, index(i * copiers));
     Value rowInTile = arith::DivUIOp::create(b, loc, copy, index(segments));
     Value column = arith::MulIOp::create(
         b, loc, arith::RemUIOp::create(b, loc, copy, index(segments)),
@@ -1015,7 +1055,7 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
     indices[slice.keptDims[1]] = add(indices[slice.keptDims[1]], column);
     Value sourceElements =
         arith::SelectOp::create(b, loc, valid, index(8), index(0));
-    if (copies % kWarpSize != 0) {
+    if (copies % copiers != 0) {
       Value inTile = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                            copy, index(copies));
       sourceElements = arith::SelectOp::create(
@@ -1119,12 +1159,24 @@ SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
 }
 
 SlabTokens TileLoopLowering::slabTokens(Value queryPos) {
+  return rowSpanTokens(queryPos, rowBase, kSlabRows);
+}
+
+SlabTokens TileLoopLowering::stagingTokens(Value queryPos) {
+  if (!ctaSharedTiles)
+    return slabTokens(queryPos);
+  return rowSpanTokens(queryPos, ctaRowBase, numWarps * kSlabRows);
+}
+
+SlabTokens TileLoopLowering::rowSpanTokens(Value queryPos, Value firstRow,
+                                           int64_t rows) {
   int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
-  Value lastRow = arith::MinUIOp::create(
-      b, loc, add(rowBase, index(kSlabRows - 1)),
-      arith::SubIOp::create(b, loc, tileRows, index(1)));
-  return {add(queryPos, arith::DivUIOp::create(b, loc, rowBase, index(heads))),
-          add(queryPos, arith::DivUIOp::create(b, loc, lastRow, index(heads)))};
+  Value lastValidRow = arith::SubIOp::create(b, loc, tileRows, index(1));
+  Value first = arith::MinUIOp::create(b, loc, firstRow, lastValidRow);
+  Value last = arith::MinUIOp::create(b, loc, add(firstRow, index(rows - 1)),
+                                      lastValidRow);
+  return {add(queryPos, arith::DivUIOp::create(b, loc, first, index(heads))),
+          add(queryPos, arith::DivUIOp::create(b, loc, last, index(heads)))};
 }
 
 SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
@@ -1211,12 +1263,12 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   auto keyToken = [&](Value keyRow) { return this->keyToken(keys, keyRow); };
   Value queryToken[2] = {add(queryPos, rowPos[0]), add(queryPos, rowPos[1])};
   SlabTokens slab = slabTokens(queryPos);
-  Value slabFirstToken = slab.first, slabLastToken = slab.last;
+  SlabTokens staged = stagingTokens(queryPos);
   Value lane8 = arith::RemUIOp::create(b, loc, lane, index(8));
   Value laneOctet = arith::DivUIOp::create(b, loc, lane, index(8));
 
   // Chunk c holds keys [c, c + n(c)); it is skipped when no row of the
-  // slab can see it (causal or window).
+  // slab (of the CTA, for shared tiles) can see it (causal or window).
   auto chunkSize = [&](Value chunk) {
     return arith::MinUIOp::create(b, loc, index(kKeyChunk),
                                   arith::SubIOp::create(b, loc, count, chunk))
@@ -1224,14 +1276,14 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   };
   auto chunkNeeded = [&](Value chunk, Value n) {
     Value needed = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
-                                         keyToken(chunk), slabLastToken);
+                                         keyToken(chunk), staged.last);
     if (window) {
       Value lastKey =
           keyToken(arith::SubIOp::create(b, loc, add(chunk, n), index(1)));
       needed = arith::AndIOp::create(
           b, loc, needed,
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
-                                add(lastKey, index(*window)), slabFirstToken));
+                                add(lastKey, index(*window)), staged.first));
     }
     return needed;
   };
@@ -1239,7 +1291,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   // Software pipeline over the chunks, two cp.async groups per chunk (K,
   // then V): chunk c + 1's keys load while chunk c's softmax and P V run,
   // and its values while its own S = Q K^T runs. Prologue: chunk 0.
-  syncWarp();
+  syncTileUsers();
   {
     Value first = index(0);
     Value n = chunkSize(first);
@@ -1283,11 +1335,11 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
 
     // Pending: K(c), V(c). Keys landed once at most one group is pending.
     waitGroups(1);
-    syncWarp();
+    syncTileUsers();
     constexpr int64_t keyTiles = kKeyChunk / 8;
     SmallVector<SmallVector<Value>> scores = scoreFragments();
     // Every lane has read the key tile: load the next chunk's keys.
-    syncWarp();
+    syncTileUsers();
     stageChunk(key, keyTile, headDim, next, nextN, nextEnabled);
 
     // Mask, scale, and the online-softmax update for the lane's two rows.
@@ -1336,7 +1388,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     // ldmatrix from the value tile, two dv n-tiles per x4 load.
     // Pending: V(c), K(c + 1).
     waitGroups(1);
-    syncWarp();
+    syncTileUsers();
     auto pairF32Type = VectorType::get({2}, b.getF32Type());
     auto pairType = VectorType::get({2}, inputType);
     auto packP = [&](Value lo, Value hi) -> Value {
@@ -1377,7 +1429,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     }
 
     // Every lane has read the value tile: load the next chunk's values.
-    syncWarp();
+    syncTileUsers();
     stageChunk(value, valueTile, valueDim, next, nextN, nextEnabled);
 
     auto rowStateType = VectorType::get({2}, b.getF32Type());
@@ -1586,6 +1638,7 @@ void TileLoopLowering::emitProbsMma() {
         f32(M_LOG2E));
   }
   SlabTokens slab = slabTokens(queryPos);
+  SlabTokens staged = stagingTokens(queryPos);
   constexpr int64_t keyTiles = kKeyChunk / 8;
   // Group sums: the slab's rows are (position, head) pairs, position-major,
   // and the group size divides 16 (canUseTensorCores), so the heads of one
@@ -1601,9 +1654,10 @@ void TileLoopLowering::emitProbsMma() {
   Value chunk = chunkLoop.getInductionVar();
   Value n = arith::MinUIOp::create(b, loc, index(kKeyChunk),
                                    arith::SubIOp::create(b, loc, count, chunk));
-  // Chunks after the slab's last row are all zeros: no loads, no mma.
+  // Chunks after the slab's (the CTA's) last row are all zeros: no loads,
+  // no mma.
   Value needed = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
-                                       keyToken(keys, chunk), slab.last);
+                                       keyToken(keys, chunk), staged.last);
   SmallVector<Type> resultTypes(4 * keyTiles, b.getF32Type());
   auto ifNeeded = scf::IfOp::create(b, loc, resultTypes, needed,
                                     /*withElseRegion=*/true);
@@ -1613,10 +1667,10 @@ void TileLoopLowering::emitProbsMma() {
     scf::YieldOp::create(b, loc,
                          SmallVector<Value>(4 * keyTiles, f32(0.0)));
     b.setInsertionPointToStart(&ifNeeded.getThenRegion().front());
-    syncWarp();
+    syncTileUsers();
     stageChunk(key, keyTile, headDim, chunk, n, Value());
     waitGroups(0);
-    syncWarp();
+    syncTileUsers();
     SmallVector<SmallVector<Value>> scores =
         maskScores(scoreFragments(), chunk, n, keys, std::nullopt, queryToken,
                    slab, scaleLog2);
