@@ -151,7 +151,8 @@ PRESETS = {
 }
 
 
-def compile_preset(preset: str, out: Path, kinds=KINDS, chip: str = "") -> list[dict]:
+def compile_preset(preset: str, out: Path, kinds=KINDS, chip: str = "",
+                   target: str = "") -> list[dict]:
     spec = PRESETS[preset]
     entries = []
     for config, dtype, group, (dk, dv) in itertools.product(
@@ -159,9 +160,13 @@ def compile_preset(preset: str, out: Path, kinds=KINDS, chip: str = "") -> list[
         shape = Shape(spec["kv_heads"] * group, spec["kv_heads"], dk, dv, dtype)
         for kind in kinds:
             name = bundle_name(kind, config, shape)
-            compile_bundle(bundle_module(kind, CONFIGS[config], shape), out / name, chip)
-            entries.append({"name": name, "kind": kind, "config": config,
-                            "config_params": asdict(CONFIGS[config]), **asdict(shape)})
+            compile_bundle(bundle_module(kind, CONFIGS[config], shape, target),
+                           out / name, chip)
+            entry = {"name": name, "kind": kind, "config": config,
+                     "config_params": asdict(CONFIGS[config]), **asdict(shape)}
+            if target:
+                entry["target"] = target
+            entries.append(entry)
     (out / "index.json").write_text(json.dumps(entries, indent=1))
     return entries
 
@@ -172,9 +177,13 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="check")
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--chip", default="")
+    parser.add_argument("--target", default="",
+                        help="an #nsa.target attribute for the modules (tile sizes, "
+                             "warps per CTA), e.g. '#nsa.target<num_warps = 8>'; "
+                             "default: the compiler's defaults")
     args = parser.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k]
-    entries = compile_preset(args.preset, args.out, kinds, args.chip)
+    entries = compile_preset(args.preset, args.out, kinds, args.chip, args.target)
     print(f"compiled {len(entries)} bundles into {args.out}")
     return 0
 
