@@ -103,13 +103,22 @@ func.func @window_bf16(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v:
 // k-steps (Dk = 48), the last one from an x2 ldmatrix. f16 operands go to
 // mma.sync as vector<2xf16>. One slab per tile, fewer than the CTA's 4
 // warps: each warp stages its own tiles, 4 x 32 keys x ((48 + 8) + (16 + 8))
-// x 2 bytes = 20480, between warp barriers.
+// x 2 bytes = 20480, between warp barriers. The warps of a CTA take
+// neighbouring positions of one KV head (the position is the fastest
+// dimension of the work items), which mostly select the same blocks, and
+// their copies go through L1 (no bypassL1), so a block one warp staged is
+// mostly an L1 hit for the next.
 // CHECK-LABEL: func.func @selected_f16
+// CHECK:       %[[POSITIONS:.*]] = tensor.dim %{{.*}}, %c1
 // CHECK:       arith.ceildivui %{{.*}}, %c4{{.*}} : index
 // CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c20480_i32
+// CHECK:         %[[ITEM:.*]] = arith.addi
+// CHECK:         %[[ITERATION:.*]] = arith.divui %[[ITEM]], %c1
+// CHECK:         arith.remui %[[ITERATION]], %[[POSITIONS]]
 // CHECK:         scf.for
 // CHECK:           memref.load %{{.*}} : memref<?x?x2x4xi32>
 // CHECK:           nvvm.bar.warp.sync
+// CHECK:           nvgpu.device_async_copy %{{.*}}, 8, %{{.*}} :
 // CHECK:           nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = false} : memref<32x56xf16, #gpu.address_space<workgroup>> -> vector<4x2xf16>
 // CHECK:           nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 // CHECK:           nvvm.mma.sync

@@ -19,10 +19,12 @@
 // CHECK:       %[[BT:.*]] = arith.muli %{{.*}}, %[[TILES]]
 // CHECK:       %[[BLOCKS:.*]] = arith.muli %[[BT]], %c2{{.*}}
 // CHECK:       gpu.launch blocks(%[[BID:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[BLOCKS]], %{{.*}} = %c1{{.*}}, %{{.*}} = %c1{{.*}}) threads(%[[TID:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c128
-// CHECK:         %[[HEAD:.*]] = arith.remui %[[BID]], %c2{{.*}}
-// CHECK:         %[[REST:.*]] = arith.divui %[[BID]], %c2{{.*}}
-// CHECK:         %[[TILE:.*]] = arith.remui %[[REST]], %[[TILES]]
-// CHECK:         %[[BATCH:.*]] = arith.divui %[[REST]], %[[TILES]]
+// The block id delinearizes with the query tile fastest (neighbouring
+// blocks read overlapping keys), then the KV head, then the batch.
+// CHECK:         %[[TILE:.*]] = arith.remui %[[BID]], %[[TILES]]
+// CHECK:         %[[REST:.*]] = arith.divui %[[BID]], %[[TILES]]
+// CHECK:         %[[HEAD:.*]] = arith.remui %[[REST]], %c2{{.*}}
+// CHECK:         %[[BATCH:.*]] = arith.divui %[[REST]], %c2{{.*}}
 // CHECK:         %[[WARP:.*]] = arith.divui %[[TID]], %c32{{.*}}
 // CHECK:         %[[LANE:.*]] = arith.remui %[[TID]], %c32{{.*}}
 // CHECK:         scf.for %[[ROW:.*]] = %[[WARP]] to %{{.*}} step %c4{{.*}} {

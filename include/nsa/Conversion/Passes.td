@@ -100,7 +100,9 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     chunk is staged when any of the block's slabs needs it (each chunk is
     read from L2 once per block instead of once per warp). Otherwise (the
     selected branch: one slab per tile) each warp stages its own, between
-    warp barriers. Each warp then loads B fragments with `nvgpu.ldmatrix`
+    warp barriers, with copies that go through L1: work items are ordered
+    with the query tile fastest, so the warps of a block take neighbouring
+    positions of one KV head, which mostly select the same blocks. Each warp then loads B fragments with `nvgpu.ldmatrix`
     (transposed for V), and
     computes S = Q K^T and O += P V with `mma.sync.m16n8k16` (`nvvm.mma.sync`,
     f32 accumulation). The chunks are software-pipelined with two

@@ -129,6 +129,9 @@ private:
   /// `ctaSharedTiles`.
   int64_t sharedMemoryBytes() const;
   void mapInductionVars(Value linear);
+  /// The loop dimension whose induction variable gives the query tile's
+  /// token position (nsa-tile's query-tile index), if any.
+  std::optional<int64_t> positionDim();
   LogicalResult emitKernel(gpu::LaunchOp launch);
   LogicalResult emitSlabKernel(gpu::LaunchOp launch);
   /// After a kernel's per-row or per-slab setup: the tile state, the cloned
@@ -468,12 +471,44 @@ LogicalResult TileLoopLowering::run() {
   return success();
 }
 
+std::optional<int64_t> TileLoopLowering::positionDim() {
+  auto querySlice = queryTile().getDefiningOp<tensor::ExtractSliceOp>();
+  auto offset = dyn_cast<Value>(querySlice.getMixedOffsets()[1]);
+  SmallVector<Value> worklist;
+  if (offset)
+    worklist.push_back(offset);
+  Block *body = forall.getBody();
+  while (!worklist.empty()) {
+    Value value = worklist.pop_back_val();
+    if (auto arg = dyn_cast<BlockArgument>(value)) {
+      if (arg.getOwner() == body && arg.getArgNumber() < forall.getRank())
+        return arg.getArgNumber();
+      continue;
+    }
+    Operation *def = value.getDefiningOp();
+    if (def && def->getBlock() == body)
+      llvm::append_range(worklist, def->getOperands());
+  }
+  return std::nullopt;
+}
+
 void TileLoopLowering::mapInductionVars(Value linear) {
-  // Delinearize, the loop's last dimension fastest.
+  // Delinearize with the query-tile dimension fastest, then the others,
+  // the last fastest: neighbouring work items (the warps of a CTA, CTAs
+  // launched together) are neighbouring query tiles of one head, whose
+  // keys overlap (windows, selected blocks, causal prefixes), so their
+  // loads meet in L1 and L2.
   SmallVector<Value> ivs = forall.getInductionVars();
+  SmallVector<int64_t> order;
+  std::optional<int64_t> fastest = positionDim();
+  if (fastest)
+    order.push_back(*fastest);
+  for (int64_t dim = forall.getRank() - 1; dim >= 0; --dim)
+    if (dim != fastest)
+      order.push_back(dim);
   Value rest = linear;
-  for (int64_t dim = forall.getRank() - 1; dim >= 0; --dim) {
-    if (dim == 0) {
+  for (auto [i, dim] : llvm::enumerate(order)) {
+    if (i + 1 == order.size()) {
       map.map(ivs[dim], rest);
       break;
     }
@@ -1063,7 +1098,8 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
     }
     nvgpu::DeviceAsyncCopyOp::create(
         b, loc, tokenType, tile, ValueRange{tileRow, column}, slice.buffer,
-        indices, b.getIndexAttr(8), sourceElements, b.getUnitAttr());
+        indices, b.getIndexAttr(8), sourceElements,
+        ctaSharedTiles ? b.getUnitAttr() : UnitAttr());
   }
 }
 
