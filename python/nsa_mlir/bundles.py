@@ -114,14 +114,16 @@ def bundle_module(kind: str, cfg: NSAConfig, shape: Shape, target: str = "") -> 
 """
 
 
-def compile_bundle(text: str, out_dir: Path, chip: str = "") -> Path:
-    """Compiles module text into the bundle directory ``out_dir``."""
+def compile_bundle(text: str, out_dir: Path, chip: str = "", ptx: bool = True) -> Path:
+    """Compiles module text into the bundle directory ``out_dir`` (without
+    kernels.ptx when ``ptx`` is false: half the size, no JIT fallback)."""
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     pipeline = "nsa-to-nvvm" + (f"=chip={chip}" if chip else "")
+    export = f"dir={out_dir}" + ("" if ptx else " ptx=false")
     command = [str(nsa_opt_path()), f"--{pipeline}",
-               f"--nsa-export-bundle=dir={out_dir}", "-o", "/dev/null"]
+               f"--nsa-export-bundle={export}", "-o", "/dev/null"]
     result = subprocess.run(command, input=text, capture_output=True, text=True)
     if result.returncode != 0:
         raise CompilerError(f"bundle compilation failed ({' '.join(command)}):\n"
@@ -152,7 +154,7 @@ PRESETS = {
 
 
 def compile_preset(preset: str, out: Path, kinds=KINDS, chip: str = "",
-                   target: str = "") -> list[dict]:
+                   target: str = "", ptx: bool = True) -> list[dict]:
     spec = PRESETS[preset]
     entries = []
     for config, dtype, group, (dk, dv) in itertools.product(
@@ -161,7 +163,7 @@ def compile_preset(preset: str, out: Path, kinds=KINDS, chip: str = "",
         for kind in kinds:
             name = bundle_name(kind, config, shape)
             compile_bundle(bundle_module(kind, CONFIGS[config], shape, target),
-                           out / name, chip)
+                           out / name, chip, ptx)
             entry = {"name": name, "kind": kind, "config": config,
                      "config_params": asdict(CONFIGS[config]), **asdict(shape)}
             if target:
@@ -181,9 +183,13 @@ def main(argv=None) -> int:
                         help="an #nsa.target attribute for the modules (tile sizes, "
                              "warps per CTA), e.g. '#nsa.target<num_warps = 8>'; "
                              "default: the compiler's defaults")
+    parser.add_argument("--no-ptx", action="store_true",
+                        help="leave kernels.ptx out of the bundles (half the size, e.g. "
+                             "to fit the device call's carry limit; no JIT fallback)")
     args = parser.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k]
-    entries = compile_preset(args.preset, args.out, kinds, args.chip, args.target)
+    entries = compile_preset(args.preset, args.out, kinds, args.chip, args.target,
+                             ptx=not args.no_ptx)
     print(f"compiled {len(entries)} bundles into {args.out}")
     return 0
 

@@ -32,3 +32,13 @@ def test_target_sets_the_kernel_block_and_bad_targets_fail(tmp_path):
                                 "#nsa.target<num_warps = 0>")
     with pytest.raises(bundles.CompilerError, match="num_warps"):
         bundles.compile_bundle(bad, tmp_path / "bad")
+
+
+def test_no_ptx_bundles_name_only_the_cubin(tmp_path):
+    require_compiler()
+    text = bundles.bundle_module("window", bundles.CONFIGS["fla64"], SHAPE)
+    out = bundles.compile_bundle(text, tmp_path / "cubin-only", ptx=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["cubin"] == "kernels.cubin" and "ptx" not in manifest
+    assert (out / "kernels.cubin").stat().st_size > 0
+    assert not (out / "kernels.ptx").exists()

@@ -4,6 +4,13 @@
 // RUN: FileCheck %s --input-file=%t.nsab/manifest.json
 // RUN: FileCheck %s --check-prefix=PTX --input-file=%t.nsab/kernels.ptx
 // RUN: test -s %t.nsab/kernels.cubin
+// With ptx=false there is no kernels.ptx and the manifest names only the cubin.
+// RUN: rm -rf %t.noptx
+// RUN: nsa-opt %s --nsa-to-nvvm --nsa-export-bundle="dir=%t.noptx ptx=false" -o /dev/null
+// RUN: test -s %t.noptx/kernels.cubin
+// RUN: not test -e %t.noptx/kernels.ptx
+// RUN: grep -q '"cubin": "kernels.cubin"' %t.noptx/manifest.json
+// RUN: not grep -q '"ptx"' %t.noptx/manifest.json
 
 // The window branch as a bundle: inputs and outputs with their symbolic
 // shapes, one launch of the tensor-core tile kernel: one warp per (tile,

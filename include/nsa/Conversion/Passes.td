@@ -207,7 +207,8 @@ def NSAExportBundle : Pass<"nsa-export-bundle", "::mlir::ModuleOp"> {
     body is only size arithmetic (`memref.dim`, `arith`, `affine`),
     `memref.alloc`, `gpu.launch_func` and `func.return`, and one gpu.module
     in the NVVM dialect. Compiles the gpu.module to a cubin (ptxas from the
-    CUDA toolkit) and PTX, and writes `dir` in the format of
+    CUDA toolkit) and PTX (unless `ptx=false`), and writes `dir` in the
+    format of
     `docs/bundle-format.md`: the host function's arguments are the inputs
     (dynamic dims 0 and 1 are the symbols `B` and `T`), its results the
     outputs, the other allocations scratch buffers, and every launch's grid,
@@ -220,7 +221,10 @@ def NSAExportBundle : Pass<"nsa-export-bundle", "::mlir::ModuleOp"> {
     Option<"functionName", "function", "std::string", /*default=*/"\"\"",
            "Host function to export (default: the only public one)">,
     Option<"toolkitPath", "toolkit", "std::string", /*default=*/"\"\"",
-           "CUDA toolkit root (default: found by MLIR's NVVM target)">
+           "CUDA toolkit root (default: found by MLIR's NVVM target)">,
+    Option<"emitPtx", "ptx", "bool", /*default=*/"true",
+           "Also write kernels.ptx (for inspection, or as the runtime's JIT "
+           "fallback); false halves a bundle's size">
   ];
 }
 

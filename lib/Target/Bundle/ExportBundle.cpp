@@ -236,7 +236,7 @@ struct NSAExportBundlePass
       return top.emitError() << "cannot create bundle directory '"
                              << directory << "': " << error.message();
     if (failed(writeFile("kernels.cubin", cubin)) ||
-        failed(writeFile("kernels.ptx", ptx)))
+        (emitPtx && failed(writeFile("kernels.ptx", ptx))))
       return failure();
     std::string text;
     llvm::raw_string_ostream os(text);
@@ -408,7 +408,8 @@ struct NSAExportBundlePass
     manifest["version"] = 1;
     manifest["function"] = func.getName().str();
     manifest["cubin"] = "kernels.cubin";
-    manifest["ptx"] = "kernels.ptx";
+    if (emitPtx)
+      manifest["ptx"] = "kernels.ptx";
     manifest["symbols"] = llvm::json::Array{"B", "T"};
     manifest["inputs"] = std::move(inputs);
     manifest["outputs"] = std::move(outputs);

@@ -67,6 +67,18 @@ std::string error(const std::string &text) {
   EXPECT_NE(std::string(haystack).find(needle), std::string::npos)             \
       << "message: " << (haystack)
 
+TEST(RuntimeManifest, ParsesACubinOnlyBundle) {
+  // nsa-export-bundle ptx=false: no "ptx" key; the cubin alone suffices.
+  std::string text = kExample;
+  std::string ptxKey = "\"ptx\": \"kernels.ptx\",";
+  text.replace(text.find(ptxKey), ptxKey.size(), "");
+  Manifest m;
+  std::string message;
+  ASSERT_TRUE(Manifest::parse(text, m, message)) << message;
+  EXPECT_EQ(m.cubin, "kernels.cubin");
+  EXPECT_TRUE(m.ptx.empty());
+}
+
 TEST(RuntimeManifest, ParsesTheDocumentedExample) {
   Manifest m;
   std::string message;
