@@ -32,6 +32,13 @@ void addTilingPasses(OpPassManager &pm, bool fuseGQAGroup) {
   pm.addPass(createCanonicalizerPass());
 }
 
+/// nsa.attention -> branch ops, with selects reading group sums of the
+/// compressed probabilities (a canonicalization), before any tiling.
+void addDecomposePasses(OpPassManager &pm) {
+  pm.addPass(nsa::createNSADecompose());
+  pm.addPass(createCanonicalizerPass());
+}
+
 /// Tensors -> buffers, the function boundary included, with identity
 /// layouts (what the CPU harness and the bundle exporter expect).
 void addBufferizePass(OpPassManager &pm, bool allowReturnAllocsFromLoops) {
@@ -48,9 +55,7 @@ void mlir::nsa::buildNSAToCPUPipeline(OpPassManager &pm,
                                       const NSAToCPUPipelineOptions &options) {
   // NSA levels: composite -> branches -> tiles -> linalg on tensors; with
   // tile=false the branches go to linalg directly (dense, untiled).
-  pm.addPass(createNSADecompose());
-  // Before tiling: selects read group sums of the probabilities.
-  pm.addPass(createCanonicalizerPass());
+  addDecomposePasses(pm);
   if (options.tile) {
     addTilingPasses(pm, options.fuseGQAGroup);
     pm.addPass(createConvertNSATileToLinalg());
@@ -86,9 +91,7 @@ void mlir::nsa::buildNSAToNVVMPipeline(OpPassManager &pm,
                                        const NSAToNVVMPipelineOptions &options) {
   // NSA levels: composite -> branches -> tile loops -> GPU kernels for the
   // tile loops, linalg on tensors for the rest.
-  pm.addPass(createNSADecompose());
-  // Before tiling: selects read group sums of the probabilities.
-  pm.addPass(createCanonicalizerPass());
+  addDecomposePasses(pm);
   addTilingPasses(pm, options.fuseGQAGroup);
   pm.addPass(createConvertNSATileToGPU());
   pm.addPass(createConvertNSAToLinalg());

@@ -385,9 +385,9 @@ bool TileLoopLowering::canUseTensorCores() {
     return false;
   auto querySlice = queryTile().getDefiningOp<tensor::ExtractSliceOp>();
   llvm::SmallBitVector dropped = querySlice.getDroppedDims();
-  int64_t positionDim = dropped.find_first_unset();
+  int64_t slicePositionDim = dropped.find_first_unset();
   std::optional<int64_t> positions =
-      constantUpperBound(querySlice.getMixedSizes()[positionDim]);
+      constantUpperBound(querySlice.getMixedSizes()[slicePositionDim]);
   if (!positions)
     return false;
   slabsPerTile =
@@ -1096,10 +1096,13 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
       sourceElements = arith::SelectOp::create(
           b, loc, inTile, sourceElements, index(0));
     }
+    // Shared tiles are copied once per CTA: bypass L1 (.cg). Warp-private
+    // tiles are copied by every warp, and the CTA's warps are neighbouring
+    // positions that mostly stage the same blocks: keep them in L1 (.ca).
     nvgpu::DeviceAsyncCopyOp::create(
         b, loc, tokenType, tile, ValueRange{tileRow, column}, slice.buffer,
         indices, b.getIndexAttr(8), sourceElements,
-        ctaSharedTiles ? b.getUnitAttr() : UnitAttr());
+        /*bypassL1=*/ctaSharedTiles ? b.getUnitAttr() : UnitAttr());
   }
 }
 
@@ -1750,11 +1753,14 @@ void TileLoopLowering::emitProbsMma() {
   // 8-byte store, or one element at the end of an odd-length row. Group
   // sums are stored by the first quad of each position.
   auto pairType = VectorType::get({2}, b.getF32Type());
-  Value leadsPosition = arith::CmpIOp::create(
-      b, loc, arith::CmpIPredicate::eq,
-      arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, lane, index(4)),
-                             index(quadsPerPosition)),
-      index(0));
+  Value leadsPosition;
+  if (groupSum)
+    leadsPosition = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::eq,
+        arith::RemUIOp::create(
+            b, loc, arith::DivUIOp::create(b, loc, lane, index(4)),
+            index(quadsPerPosition)),
+        index(0));
   for (int i = 0; i < 2; ++i) {
     if (groupSum && heads == 16 && i == 1)
       break;
