@@ -89,20 +89,23 @@ func.func @compressed_probs(%q: tensor<?x?x4x16xf32>, %kc: tensor<?x?x2x16xf32>,
 
 // -----
 
-// Selection: Ns = T ceildiv 16 block scores, one generic over
-// (b, t, h, j) reducing over the G = 2 heads of the group and the compressed
-// blocks with Eq. 9 overlap weights; then, per (b, t, h) of an scf.forall,
-// the greedy top-n and an ascending write of the chosen blocks into the
-// -1 filled row. (Structure only: how the scores read the probabilities is
-// the lowering's business.)
+// Selection: Ns = T ceildiv 16 block scores, one parallel generic over
+// (b, t, h, j) (written once, no zero fill) whose body sums, in registers,
+// the G = 2 heads of the group and the compressed blocks with Eq. 9 overlap
+// weights; then, per (b, t, h) of an scf.forall, the greedy top-n and an
+// ascending write of the chosen blocks into the -1 filled row.
 // CHECK-LABEL: func @select
 // CHECK-SAME: (%[[P:[a-z0-9_]+]]: tensor<?x?x4x?xf32>)
 // CHECK: affine.apply affine_map<(d0) -> (d0 ceildiv 16)>
-// CHECK: %[[SC:[a-z0-9_]+]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]} {{.*}} outs(%{{.*}} : tensor<?x?x2x?xf32>)
+// CHECK-NOT: linalg.fill
+// CHECK: %[[SC:[a-z0-9_]+]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel"]} outs(%{{.*}} : tensor<?x?x2x?xf32>)
+// CHECK: scf.for {{.*}} iter_args
+// CHECK: scf.for {{.*}} iter_args
 // CHECK-DAG: arith.maxsi
 // CHECK-DAG: arith.minsi
 // CHECK-DAG: arith.sitofp
 // CHECK-DAG: arith.divf
+// CHECK-DAG: tensor.extract %[[P]]
 // CHECK: %[[R:[a-z0-9_]+]] = scf.forall (%[[B:[a-z0-9_]+]], %[[T:[a-z0-9_]+]], %[[H:[a-z0-9_]+]]) in (%{{.*}}, %{{.*}}, 2) shared_outs(%[[OUT:[a-z0-9_]+]] = %{{.*}}) -> (tensor<?x?x2x4xi32>)
 // CHECK: %[[ROW:[a-z0-9_]+]] = tensor.extract_slice %[[OUT]][%[[B]], %[[T]], %[[H]], 0] [1, 1, 1, 4] [1, 1, 1, 1] : tensor<?x?x2x4xi32> to tensor<4xi32>
 // CHECK: scf.for
@@ -115,6 +118,33 @@ func.func @compressed_probs(%q: tensor<?x?x4x16xf32>, %kc: tensor<?x?x2x16xf32>,
 // CHECK-NOT: nsa.
 func.func @select(%p: tensor<?x?x4x?xf32>) -> tensor<?x?x2x4xi32> {
   %i = nsa.select %p {config = #nsa.config<cmp_block = 8, cmp_stride = 4, slc_block = 16, top_n = 4>}
+      : tensor<?x?x4x?xf32> -> tensor<?x?x2x4xi32>
+  return %i : tensor<?x?x2x4xi32>
+}
+
+// -----
+
+// l = d = l' (overlap weights [i == j]): each selection block is one
+// compressed block, so the top-n scan reads the group's probabilities
+// directly (guarded: a trailing partial block has no compressed block and
+// scores 0), with no scores tensor and no extra generic.
+// CHECK-LABEL: func @select_one_block_per_block
+// CHECK-SAME: (%[[P:[a-z0-9_]+]]: tensor<?x?x4x?xf32>)
+// CHECK: %[[NC:[a-z0-9_]+]] = tensor.dim %[[P]], %c3
+// CHECK-NOT: linalg.generic
+// CHECK: scf.forall
+// CHECK: scf.for
+// CHECK: %[[VALID:[a-z0-9_]+]] = arith.cmpi ult, %{{.*}}, %[[NC]] : index
+// CHECK: scf.if %[[VALID]] -> (f32)
+// CHECK: %[[P0:[a-z0-9_]+]] = tensor.extract %[[P]]
+// CHECK: %[[P1:[a-z0-9_]+]] = tensor.extract %[[P]]
+// CHECK: arith.addf %[[P0]], %[[P1]] : f32
+// CHECK: } else {
+// CHECK: arith.constant 0.000000e+00 : f32
+// CHECK: scf.forall.in_parallel
+// CHECK-NOT: linalg.generic
+func.func @select_one_block_per_block(%p: tensor<?x?x4x?xf32>) -> tensor<?x?x2x4xi32> {
+  %i = nsa.select %p {config = #nsa.config<cmp_block = 16, cmp_stride = 16, slc_block = 16, top_n = 4>}
       : tensor<?x?x4x?xf32> -> tensor<?x?x2x4xi32>
   return %i : tensor<?x?x2x4xi32>
 }

@@ -16,6 +16,8 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
+#include <functional>
+
 namespace mlir::nsa {
 #define GEN_PASS_DEF_CONVERTNSATOLINALG
 #include "nsa/Conversion/Passes.h.inc"
@@ -222,14 +224,19 @@ struct LowerCombine : OpRewritePattern<CombineOp> {
   }
 };
 
-/// nsa.select: dense selection-block scores, then a per-row greedy top-n.
+/// score(b, t, h, j) of one selection block, built where the top-n scan
+/// reads it.
+using ScoreReader = std::function<Value(OpBuilder &, Location, Value batch,
+                                        Value pos, Value head, Value block)>;
+
+/// nsa.select: selection-block scores, then a per-row greedy top-n.
 struct LowerSelect : OpRewritePattern<SelectOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(SelectOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    Value scores = emitScores(rewriter, loc, op);
+    ScoreReader scoreAt = makeScoreReader(rewriter, loc, op);
     auto resultType = cast<RankedTensorType>(op.getIndices().getType());
     Value batch = tensor::DimOp::create(rewriter, loc, op.getProbs(), 0);
     Value seqLen = tensor::DimOp::create(rewriter, loc, op.getProbs(), 1);
@@ -261,7 +268,7 @@ struct LowerSelect : OpRewritePattern<SelectOp> {
       Value destination = tensor::ExtractSliceOp::create(
           rewriter, loc, rowType, forall.getRegionIterArgs()[0], offsets,
           sizes, strides);
-      Value row = emitRow(rewriter, loc, op.getConfig(), scores, destination,
+      Value row = emitRow(rewriter, loc, op.getConfig(), scoreAt, destination,
                           ivs[0], ivs[1], ivs[2]);
       rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
       tensor::ParallelInsertSliceOp::create(rewriter, loc, row,
@@ -273,11 +280,71 @@ struct LowerSelect : OpRewritePattern<SelectOp> {
   }
 
 private:
+  /// How the top-n scan reads scores. When every selection block is exactly
+  /// one compressed block (identity mapping, or overlap with l = d = l',
+  /// where Eq. 9's weights are [i == j]) the score is the group's
+  /// probability of block j, read where it lies: no scores tensor and no
+  /// extra pass over [B, T, H, Nc] memory. Otherwise the scores are
+  /// materialized once (emitScores).
+  static ScoreReader makeScoreReader(PatternRewriter &rewriter, Location loc,
+                                     SelectOp op) {
+    ConfigAttr config = op.getConfig();
+    bool oneBlockPerBlock =
+        config.getScoreMapping() == ScoreMapping::Identity ||
+        (config.getCmpBlock() == config.getCmpStride() &&
+         config.getCmpStride() == config.getSlcBlock());
+    if (!oneBlockPerBlock) {
+      Value scores = emitScores(rewriter, loc, op);
+      return [scores](OpBuilder &b, Location l, Value batch, Value pos,
+                      Value head, Value block) -> Value {
+        return tensor::ExtractOp::create(b, l, scores,
+                                         ValueRange{batch, pos, head, block});
+      };
+    }
+    Value probs = op.getProbs();
+    int64_t group = cast<RankedTensorType>(probs.getType()).getDimSize(2) /
+                    cast<RankedTensorType>(op.getIndices().getType())
+                        .getDimSize(2);
+    Value numCompressed = tensor::DimOp::create(rewriter, loc, probs, 3);
+    return [probs, group, numCompressed](OpBuilder &b, Location l,
+                                         Value batch, Value pos, Value head,
+                                         Value block) -> Value {
+      // A trailing partial selection block (T not a multiple of l') has no
+      // compressed block: score 0.
+      Value valid = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult,
+                                          block, numCompressed);
+      auto read = scf::IfOp::create(
+          b, l, valid,
+          [&](OpBuilder &tb, Location tl) {
+            Value firstHead = arith::MulIOp::create(
+                tb, tl, head, arith::ConstantIndexOp::create(tb, tl, group));
+            Value sum;
+            for (int64_t g = 0; g < group; ++g) {
+              Value qHead = arith::AddIOp::create(
+                  tb, tl, firstHead, arith::ConstantIndexOp::create(tb, tl, g));
+              Value p = tensor::ExtractOp::create(
+                  tb, tl, probs, ValueRange{batch, pos, qHead, block});
+              sum = sum ? Value(arith::AddFOp::create(tb, tl, sum, p)) : p;
+            }
+            scf::YieldOp::create(tb, tl, sum);
+          },
+          [&](OpBuilder &eb, Location el) {
+            scf::YieldOp::create(
+                eb, el,
+                ValueRange{arith::ConstantOp::create(eb, el,
+                                                     eb.getF32FloatAttr(0.0))});
+          });
+      return read.getResult(0);
+    };
+  }
+
   /// score[b, t, h, j] = sum over the group's heads g and compressed blocks
   /// i of p[b, t, h*G + g, i] * weight(i, j). Only the few compressed blocks
-  /// that overlap selection block j have a non-zero weight, so the reduction
-  /// runs over a window of W candidates i = first(j) + w instead of all Nc
-  /// (Nc / W times less work: 1000x at 16k tokens).
+  /// that overlap selection block j have a non-zero weight, so each score
+  /// sums a window of W candidates i = first(j) + w instead of all Nc
+  /// (Nc / W times less work: 1000x at 16k tokens). The sum runs in
+  /// registers per score (a parallel generic with an inner loop), so the
+  /// scores are written once and need no zero fill.
   static Value emitScores(PatternRewriter &rewriter, Location loc,
                           SelectOp op) {
     LinalgBuilder m{rewriter, loc};
@@ -298,98 +365,106 @@ private:
     SmallVector<OpFoldResult> sizes{
         tensor::getMixedSize(rewriter, loc, probs, 0), seqLen,
         rewriter.getIndexAttr(kvHeads), numBlocks};
-    bool identity = config.getScoreMapping() == ScoreMapping::Identity;
     int64_t blockLen = config.getCmpBlock(), stride = config.getCmpStride(),
             slcBlock = config.getSlcBlock();
     // Compressed block i overlaps selection block j iff
     // i*d < (j+1)*l' and i*d + l > j*l', so i > (j*l' - l) / d: at most
     // (l' + l) / d + 1 consecutive candidates from first(j).
-    int64_t window = identity ? 1 : (slcBlock + blockLen) / stride + 2;
-    // Loops (b, t, h, j, g, w).
-    AffineExpr bb = m.dim(0), t = m.dim(1), h = m.dim(2), j = m.dim(3),
-               g = m.dim(4), w = m.dim(5);
-    Value groupHeads = m.empty({rewriter.getIndexAttr(group)}, m.f32());
-    Value candidates = m.empty({rewriter.getIndexAttr(window)}, m.f32());
-    SmallVector<AffineExpr> groupMap{g}, windowMap{w}, outMap{bb, t, h, j};
+    int64_t window = (slcBlock + blockLen) / stride + 2;
+    SmallVector<AffineExpr> outMap{m.dim(0), m.dim(1), m.dim(2), m.dim(3)};
     return m.genericIndexed(
-        {groupHeads, candidates}, m.filled(sizes, 0.0),
-        {groupMap, windowMap, outMap}, 6, {4, 5},
-        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+        {}, m.empty(sizes, m.f32()), {outMap}, 4, {},
+        [&](OpBuilder &b, Location l, ValueRange) -> Value {
           auto index = [&](int64_t v) {
             return arith::ConstantIndexOp::create(b, l, v);
           };
+          Value batch = linalg::IndexOp::create(b, l, 0);
+          Value pos = linalg::IndexOp::create(b, l, 1);
+          Value firstHead = arith::MulIOp::create(
+              b, l, linalg::IndexOp::create(b, l, 2), index(group));
           Value slc = linalg::IndexOp::create(b, l, 3);
-          Value offset = linalg::IndexOp::create(b, l, 5);
-          Value first =
-              identity
-                  ? slc
-                  : arith::AddIOp::create(
-                        b, l,
-                        arith::FloorDivSIOp::create(
-                            b, l,
-                            arith::SubIOp::create(
-                                b, l,
-                                arith::MulIOp::create(b, l, slc,
-                                                      index(slcBlock)),
-                                index(blockLen)),
-                            index(stride)),
-                        index(1));
-          Value cmp = arith::AddIOp::create(b, l, first, offset);
-          Value valid = arith::AndIOp::create(
+          Value first = arith::AddIOp::create(
               b, l,
-              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, cmp,
-                                    index(0)),
-              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, cmp,
-                                    numCompressed));
-          Value head = arith::AddIOp::create(
-              b, l,
-              arith::MulIOp::create(b, l, linalg::IndexOp::create(b, l, 2),
-                                    index(group)),
-              linalg::IndexOp::create(b, l, 4));
-          SmallVector<Value> position{linalg::IndexOp::create(b, l, 0),
-                                      linalg::IndexOp::create(b, l, 1), head,
-                                      cmp};
-          // Invalid candidates contribute 0 and are never read (with T < l
-          // there is no compressed block at all).
-          auto read = scf::IfOp::create(
-              b, l, valid,
-              [&](OpBuilder &tb, Location tl) {
-                scf::YieldOp::create(
-                    tb, tl,
-                    ValueRange{tensor::ExtractOp::create(tb, tl, probs,
-                                                         position)});
-              },
-              [&](OpBuilder &eb, Location el) {
-                scf::YieldOp::create(
-                    eb, el,
-                    ValueRange{arith::ConstantOp::create(
-                        eb, el, eb.getF32FloatAttr(0.0))});
+              arith::FloorDivSIOp::create(
+                  b, l,
+                  arith::SubIOp::create(
+                      b, l, arith::MulIOp::create(b, l, slc, index(slcBlock)),
+                      index(blockLen)),
+                  index(stride)),
+              index(1));
+          Value slcBegin = arith::MulIOp::create(b, l, slc, index(slcBlock));
+          Value zero =
+              arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0));
+          // Heads outer, candidates inner: the reference's order (each
+          // head's p_slc, then the group sum).
+          auto heads = scf::ForOp::create(
+              b, l, index(0), index(group), index(1), ValueRange{zero},
+              [&](OpBuilder &hb, Location hl, Value g, ValueRange headAcc) {
+                Value qHead = arith::AddIOp::create(hb, hl, firstHead, g);
+                auto candidates = scf::ForOp::create(
+                    hb, hl, index(0), index(window), index(1), headAcc,
+                    [&](OpBuilder &cb, Location cl, Value w, ValueRange acc) {
+                      Value cmp = arith::AddIOp::create(cb, cl, first, w);
+                      Value valid = arith::AndIOp::create(
+                          cb, cl,
+                          arith::CmpIOp::create(cb, cl,
+                                                arith::CmpIPredicate::sge, cmp,
+                                                index(0)),
+                          arith::CmpIOp::create(cb, cl,
+                                                arith::CmpIPredicate::slt, cmp,
+                                                numCompressed));
+                      // |[i*d, i*d + l) ∩ [j*l', (j+1)*l')| / d  (Eq. 9).
+                      Value cmpBegin =
+                          arith::MulIOp::create(cb, cl, cmp, index(stride));
+                      Value begin =
+                          arith::MaxSIOp::create(cb, cl, cmpBegin, slcBegin);
+                      Value end = arith::MinSIOp::create(
+                          cb, cl,
+                          arith::AddIOp::create(cb, cl, cmpBegin,
+                                                index(blockLen)),
+                          arith::AddIOp::create(cb, cl, slcBegin,
+                                                index(slcBlock)));
+                      Value tokens = arith::MaxSIOp::create(
+                          cb, cl, arith::SubIOp::create(cb, cl, end, begin),
+                          index(0));
+                      // Invalid candidates (and ones that do not overlap)
+                      // add nothing and are never read (with T < l there is
+                      // no compressed block at all).
+                      Value contributes = arith::AndIOp::create(
+                          cb, cl, valid,
+                          arith::CmpIOp::create(cb, cl,
+                                                arith::CmpIPredicate::sgt,
+                                                tokens, index(0)));
+                      auto add = scf::IfOp::create(
+                          cb, cl, contributes,
+                          [&](OpBuilder &tb, Location tl) {
+                            Value p = tensor::ExtractOp::create(
+                                tb, tl, probs,
+                                ValueRange{batch, pos, qHead, cmp});
+                            Value weight = arith::DivFOp::create(
+                                tb, tl,
+                                arith::SIToFPOp::create(
+                                    tb, tl, tb.getF32Type(),
+                                    arith::IndexCastOp::create(
+                                        tb, tl, tb.getI64Type(), tokens)),
+                                arith::ConstantOp::create(
+                                    tb, tl,
+                                    tb.getF32FloatAttr(double(stride))));
+                            scf::YieldOp::create(
+                                tb, tl,
+                                ValueRange{arith::AddFOp::create(
+                                    tb, tl, acc[0],
+                                    arith::MulFOp::create(tb, tl, p,
+                                                          weight))});
+                          },
+                          [&](OpBuilder &eb, Location el) {
+                            scf::YieldOp::create(eb, el, acc);
+                          });
+                      scf::YieldOp::create(cb, cl, add.getResults());
+                    });
+                scf::YieldOp::create(hb, hl, candidates.getResults());
               });
-          Value contribution = read.getResult(0);
-          Value weight;
-          if (identity) {
-            weight = arith::ConstantOp::create(b, l, b.getF32FloatAttr(1.0));
-          } else {
-            // |[i*d, i*d + l) ∩ [j*l', (j+1)*l')| / d  (Eq. 9).
-            Value cmpBegin = arith::MulIOp::create(b, l, cmp, index(stride));
-            Value slcBegin = arith::MulIOp::create(b, l, slc, index(slcBlock));
-            Value begin = arith::MaxSIOp::create(b, l, cmpBegin, slcBegin);
-            Value end = arith::MinSIOp::create(
-                b, l, arith::AddIOp::create(b, l, cmpBegin, index(blockLen)),
-                arith::AddIOp::create(b, l, slcBegin, index(slcBlock)));
-            Value tokens = arith::MaxSIOp::create(
-                b, l, arith::SubIOp::create(b, l, end, begin), index(0));
-            Value asFloat = arith::SIToFPOp::create(
-                b, l, b.getF32Type(),
-                arith::IndexCastOp::create(b, l, b.getI64Type(), tokens));
-            weight = arith::DivFOp::create(
-                b, l, asFloat,
-                arith::ConstantOp::create(b, l,
-                                          b.getF32FloatAttr(double(stride))));
-          }
-          return arith::AddFOp::create(
-              b, l, a[2],
-              arith::MulFOp::create(b, l, contribution, weight));
+          return heads.getResult(0);
         });
   }
 
@@ -401,8 +476,8 @@ private:
   /// Two passes over the scores per row, and a GPU thread per row stays in
   /// registers.
   static Value emitRow(OpBuilder &b, Location loc, ConfigAttr config,
-                       Value scores, Value row, Value batch, Value pos,
-                       Value head) {
+                       const ScoreReader &scoreAt, Value row, Value batch,
+                       Value pos, Value head) {
     auto index = [&](int64_t v) {
       return arith::ConstantIndexOp::create(b, loc, v);
     };
@@ -446,10 +521,6 @@ private:
           arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sgt, j, refJ));
       return arith::OrIOp::create(nb, l, lower, tie);
     };
-    auto scoreAt = [&](OpBuilder &nb, Location l, Value j) -> Value {
-      return tensor::ExtractOp::create(nb, l, scores,
-                                       ValueRange{batch, pos, head, j});
-    };
 
     // One ascending scan keeps the best topN non-forced blocks in
     // registers, sorted by (score desc, index asc): a block enters only if
@@ -465,7 +536,7 @@ private:
         [&](OpBuilder &nb, Location l, Value j, ValueRange slots) {
           ValueRange best = slots.take_front(topN);
           ValueRange bestIndex = slots.drop_front(topN);
-          Value score = scoreAt(nb, l, j);
+          Value score = scoreAt(nb, l, batch, pos, head, j);
           Value enters = arith::AndIOp::create(
               nb, l,
               arith::XOrIOp::create(nb, l, isForced(nb, l, j),
@@ -525,7 +596,7 @@ private:
     auto write = scf::ForOp::create(
         b, loc, zero, numVisible, one, ValueRange{row, zero},
         [&](OpBuilder &nb, Location l, Value j, ValueRange state) {
-          Value score = scoreAt(nb, l, j);
+          Value score = scoreAt(nb, l, batch, pos, head, j);
           Value atOrAbove = arith::XOrIOp::create(
               nb, l, after(nb, l, score, j, thresholdScore, threshold),
               arith::ConstantIntOp::create(nb, l, 1, 1));
