@@ -102,11 +102,12 @@ void mlir::nsa::buildNSAToNVVMPipeline(OpPassManager &pm,
   // argument, a scratch buffer or a result.
   addBufferizePass(pm, /*allowReturnAllocsFromLoops=*/false);
 
-  // The remaining parallel loops -> one thread per iteration.
+  // The remaining parallel loops -> element-wise kernels.
   pm.addPass(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createForallToParallelLoopPass());
   NSAMapParallelLoopsToGPUOptions mapping;
   mapping.blockSize = options.blockSize;
+  mapping.elementsPerThread = options.elementsPerThread;
   pm.addPass(createNSAMapParallelLoopsToGPU(mapping));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

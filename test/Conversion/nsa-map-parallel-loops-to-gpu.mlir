@@ -1,7 +1,10 @@
 // RUN: nsa-opt %s --nsa-map-parallel-loops-to-gpu=block-size=128 -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: not nsa-opt %s --nsa-map-parallel-loops-to-gpu=block-size=2048 -split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not nsa-opt %s --nsa-map-parallel-loops-to-gpu=elements-per-thread=0 -split-input-file 2>&1 | FileCheck %s --check-prefix=BAD-ELEMENTS
+// RUN: nsa-opt %s --nsa-map-parallel-loops-to-gpu=elements-per-thread=1 -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=ONE
 
 // BAD: block-size (2048) must be in [1, 1024]
+// BAD-ELEMENTS: elements-per-thread (0) must be in [1, 64]
 
 // One thread per iteration of the flattened 2-D space, the last dimension
 // fastest; the body (with its sequential loop) runs per thread.
@@ -31,6 +34,72 @@ func.func @map(%in: memref<?x4x8xf32>, %out: memref<?x4xf32>) {
       scf.yield %next : f32
     }
     memref.store %sum, %out[%i, %j] : memref<?x4xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A constant innermost trip count (128) is coarsened: 4 iterations per
+// thread, j, j + 32, j + 64, j + 96, so the flat space is n x 32 and for
+// each of them a warp's lanes touch 32 consecutive elements.
+// CHECK-LABEL: func.func @coarsened
+// CHECK:       %[[N:.*]] = memref.dim
+// CHECK:       arith.muli %{{.*}}, %c32
+// CHECK:       gpu.launch
+// CHECK:         %[[ID:.*]] = arith.addi %{{.*}}, %{{.*}}
+// CHECK:         scf.if
+// CHECK:           %[[J:.*]] = arith.remui %[[ID]], %c32
+// CHECK:           %[[I:.*]] = arith.divui %[[ID]], %c32
+// CHECK:           memref.load %arg0[%[[ROW:.*]], %[[COL0:.*]]]
+// CHECK:           memref.store %{{.*}}, %arg1[%[[ROW]], %[[COL0]]]
+// CHECK:           arith.addi %[[J]], %c32
+// CHECK:           memref.store %{{.*}}, %arg1[%[[ROW]], %{{.*}}]
+// CHECK:           arith.addi %[[J]], %c64
+// CHECK:           memref.store %{{.*}}, %arg1[%[[ROW]], %{{.*}}]
+// CHECK:           arith.addi %[[J]], %c96
+// CHECK:           memref.store %{{.*}}, %arg1[%[[ROW]], %{{.*}}]
+// CHECK-NOT:       memref.store
+// CHECK:         gpu.terminator
+// ONE-LABEL: func.func @coarsened
+// ONE:         arith.muli %{{.*}}, %c128
+// ONE:         gpu.launch
+// ONE-COUNT-1:   memref.store
+// ONE-NOT:       memref.store
+// ONE:         return
+func.func @coarsened(%in: memref<?x128xf32>, %out: memref<?x128xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c128 = arith.constant 128 : index
+  %n = memref.dim %in, %c0 : memref<?x128xf32>
+  scf.parallel (%i, %j) = (%c0, %c0) to (%n, %c128) step (%c1, %c1) {
+    %x = memref.load %in[%i, %j] : memref<?x128xf32>
+    %y = arith.mulf %x, %x : f32
+    memref.store %y, %out[%i, %j] : memref<?x128xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Coarsening keeps a warp across the innermost dimension: 48 iterations
+// (48 / 2 < 32) stay one per thread.
+// CHECK-LABEL: func.func @too_short_to_coarsen
+// CHECK:         arith.muli %{{.*}}, %c48
+// CHECK:         gpu.launch
+// CHECK-COUNT-1:   memref.store
+// CHECK-NOT:       memref.store
+// CHECK:         return
+func.func @too_short_to_coarsen(%in: memref<?x48xf32>, %out: memref<?x48xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c48 = arith.constant 48 : index
+  %n = memref.dim %in, %c0 : memref<?x48xf32>
+  scf.parallel (%i, %j) = (%c0, %c0) to (%n, %c48) step (%c1, %c1) {
+    %x = memref.load %in[%i, %j] : memref<?x48xf32>
+    memref.store %x, %out[%i, %j] : memref<?x48xf32>
     scf.reduce
   }
   return

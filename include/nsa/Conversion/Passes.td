@@ -159,10 +159,22 @@ def NSAMapParallelLoopsToGPU : Pass<"nsa-map-parallel-loops-to-gpu"> {
     consecutive threads touch consecutive elements), with the body,
     including its sequential reduction loops, run by one thread. Loops with
     `scf.reduce` results are refused.
+
+    Elementwise bodies are cheap next to the delinearization of a flat
+    thread index (divisions, 64-bit address arithmetic), so a constant
+    innermost trip count `C` is coarsened: each thread runs `V` of its
+    iterations, `j + k * C / V` for `k < V`, with `V` the largest power of
+    two up to `elements-per-thread` that divides `C` and keeps `C / V >= 32`
+    (for each `k` a warp's lanes still touch consecutive elements). The
+    combine's innermost value dimension (128) runs 4 per thread.
   }];
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
-           "Threads per block">
+           "Threads per block">,
+    Option<"elementsPerThread", "elements-per-thread", "int64_t",
+           /*default=*/"4",
+           "Most iterations of a constant innermost dimension per thread "
+           "(1: one thread per iteration)">
   ];
   let dependentDialects = [
     "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",

@@ -56,10 +56,17 @@ struct NSAToNVVMPipelineOptions
       *this, "block-size",
       llvm::cl::desc("Threads per block of the element-wise kernels"),
       llvm::cl::init(256)};
+  PassOptions::Option<int64_t> elementsPerThread{
+      *this, "elements-per-thread",
+      llvm::cl::desc("Most iterations of a constant innermost dimension one "
+                     "thread of an element-wise kernel runs (1: one per "
+                     "thread)"),
+      llvm::cl::init(4)};
 };
 
 /// nsa.attention or branch ops -> tiled, GQA-fused tile loops lowered to
-/// gpu.launch kernels, the other ops as one-thread-per-element kernels ->
+/// gpu.launch kernels, the other ops as element-wise kernels (a few elements
+/// per thread) ->
 /// bufferized host function of gpu.launch_func on memrefs, and gpu.module
 /// kernels in the NVVM/LLVM dialect with an #nvvm.target attached. The
 /// result is what nsa-export-bundle (or gpu-module-to-binary) consumes.

@@ -5,8 +5,11 @@
 // combine): after bufferization these are scf.parallel loop nests on
 // memrefs (from linalg and from scf.forall), each iteration independent.
 // Every outermost scf.parallel outside a kernel becomes a gpu.launch over
-// the flattened iteration space, one thread per iteration, with the body
-// (including its sequential reduction loops) cloned per thread.
+// the flattened iteration space, with the body (including its sequential
+// reduction loops) cloned per thread. A constant innermost trip count is
+// split over a few iterations per thread (coarsening), so the index
+// arithmetic, which otherwise outweighs an elementwise body, is paid once
+// for several elements.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +20,7 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/IRMapping.h"
 
 namespace mlir::nsa {
@@ -28,7 +32,21 @@ using namespace mlir;
 
 namespace {
 
-LogicalResult mapToGPU(scf::ParallelOp loop, int64_t blockSize) {
+/// Iterations of the innermost dimension (constant trip count `trips`) one
+/// thread runs: the largest power of two up to `maxPerThread` that divides
+/// `trips` and leaves at least a warp of threads across it (so each of the
+/// thread's iterations is still one coalesced access per warp).
+int64_t innermostPerThread(int64_t trips, int64_t maxPerThread) {
+  constexpr int64_t kWarp = 32;
+  int64_t perThread = 1;
+  while (perThread * 2 <= maxPerThread && trips % (perThread * 2) == 0 &&
+         trips / (perThread * 2) >= kWarp)
+    perThread *= 2;
+  return perThread;
+}
+
+LogicalResult mapToGPU(scf::ParallelOp loop, int64_t blockSize,
+                       int64_t maxPerThread) {
   OpBuilder b(loop);
   Location loc = loop.getLoc();
   if (!loop.getInitVals().empty())
@@ -48,8 +66,20 @@ LogicalResult mapToGPU(scf::ParallelOp loop, int64_t blockSize) {
             b, loc, (u - l).ceilDiv(s),
             ArrayRef<OpFoldResult>{lower, upper, step}));
     tripCounts.push_back(trips);
-    total = arith::MulIOp::create(b, loc, total, trips);
   }
+  // Thread j of the innermost dimension runs iterations j + k * (trips /
+  // perThread), k < perThread: for each k a warp's lanes stay consecutive.
+  int64_t innermost = loop.getNumLoops() - 1;
+  int64_t perThread = 1, innermostTrips = 0;
+  if (std::optional<int64_t> trips =
+          getConstantIntValue(tripCounts[innermost])) {
+    perThread = innermostPerThread(*trips, maxPerThread);
+    innermostTrips = *trips / perThread;
+    tripCounts[innermost] =
+        arith::ConstantIndexOp::create(b, loc, innermostTrips);
+  }
+  for (Value trips : tripCounts)
+    total = arith::MulIOp::create(b, loc, total, trips);
   Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
   Value blocks = arith::CeilDivUIOp::create(b, loc, total, threads);
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
@@ -71,21 +101,37 @@ LogicalResult mapToGPU(scf::ParallelOp loop, int64_t blockSize) {
   b.setInsertionPointToStart(&guardIf.getThenRegion().front());
   // Delinearize, innermost dimension fastest (consecutive threads touch
   // consecutive elements of row-major buffers).
-  IRMapping map;
+  SmallVector<Value> coords(loop.getNumLoops());
   Value rest = linear;
-  for (int64_t dim = loop.getNumLoops() - 1; dim >= 0; --dim) {
-    Value coord = dim == 0 ? rest
+  for (int64_t dim = innermost; dim >= 0; --dim) {
+    coords[dim] = dim == 0 ? rest
                            : arith::RemUIOp::create(b, loc, rest,
                                                     tripCounts[dim]);
     if (dim != 0)
       rest = arith::DivUIOp::create(b, loc, rest, tripCounts[dim]);
-    Value iv = arith::AddIOp::create(
+  }
+  auto inductionValue = [&](int64_t dim, Value coord) -> Value {
+    return arith::AddIOp::create(
         b, loc, loop.getLowerBound()[dim],
         arith::MulIOp::create(b, loc, coord, loop.getStep()[dim]));
-    map.map(loop.getInductionVars()[dim], iv);
+  };
+  IRMapping outer;
+  for (int64_t dim = 0; dim < innermost; ++dim)
+    outer.map(loop.getInductionVars()[dim], inductionValue(dim, coords[dim]));
+  for (int64_t k = 0; k < perThread; ++k) {
+    // A fresh mapping per copy: region cloning skips block arguments that
+    // are already mapped.
+    IRMapping map = outer;
+    Value coord = coords[innermost];
+    if (k > 0)
+      coord = arith::AddIOp::create(
+          b, loc, coord,
+          arith::ConstantIndexOp::create(b, loc, k * innermostTrips));
+    map.map(loop.getInductionVars()[innermost],
+            inductionValue(innermost, coord));
+    for (Operation &op : loop.getBody()->without_terminator())
+      b.clone(op, map);
   }
-  for (Operation &op : loop.getBody()->without_terminator())
-    b.clone(op, map);
   loop.erase();
   return success();
 }
@@ -99,6 +145,13 @@ struct NSAMapParallelLoopsToGPUPass
           << "block-size (" << static_cast<int64_t>(blockSize) << ") must be in [1, 1024]";
       return signalPassFailure();
     }
+    if (elementsPerThread < 1 || elementsPerThread > 64) {
+      getOperation()->emitError()
+          << "elements-per-thread ("
+          << static_cast<int64_t>(elementsPerThread)
+          << ") must be in [1, 64]";
+      return signalPassFailure();
+    }
     SmallVector<scf::ParallelOp> loops;
     getOperation()->walk([&](scf::ParallelOp loop) {
       if (!loop->getParentOfType<scf::ParallelOp>() &&
@@ -107,7 +160,7 @@ struct NSAMapParallelLoopsToGPUPass
         loops.push_back(loop);
     });
     for (scf::ParallelOp loop : loops)
-      if (failed(mapToGPU(loop, blockSize)))
+      if (failed(mapToGPU(loop, blockSize, elementsPerThread)))
         return signalPassFailure();
   }
 };
