@@ -3,7 +3,7 @@
 
 // With 16-bit inputs and head dims that are multiples of 16 the tile loops
 // become tensor-core kernels: one warp per (tile, 16-row slab), K and V
-// staged 32 keys at a time by cp.async into padded shared-memory tiles, B
+// staged a chunk of keys at a time by cp.async into padded shared-memory tiles, B
 // fragments by ldmatrix (transposed for V), both products on mma.sync
 // m16n8k16 with f32 accumulators, and the online softmax (exp2 domain) on
 // the accumulator fragments. When a tile's slabs fill whole CTAs, the CTA's
@@ -11,18 +11,18 @@
 // barriers); otherwise each warp has its own (warp barriers).
 
 // Window, bf16, G = 4, Dk = 32, Dv = 16, 16 positions per tile: 64 rows =
-// 4 slabs per tile, one CTA of 4 warps, sharing 32 keys x ((32 + 8) +
-// (16 + 8)) x 2 bytes of shared memory = 4096.
+// 4 slabs per tile, one CTA of 4 warps, sharing 64 keys x ((32 + 8) +
+// (16 + 8)) x 2 bytes of shared memory = 8192 (CTA-shared tiles take 64-key chunks).
 // CHECK-LABEL: func.func @window_bf16
 // CHECK:       %[[ITEMS:.*]] = arith.muli %{{.*}}, %c4{{.*}} : index
 // CHECK:       %[[BLOCKS:.*]] = arith.ceildivui %[[ITEMS]], %c4{{.*}} : index
-// CHECK:       gpu.launch blocks(%[[BID:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[BLOCKS]], {{.*}} threads({{.*}}) in (%{{.*}} = %c128{{.*}}, {{.*}}) dynamic_shared_memory_size %c4096_i32
+// CHECK:       gpu.launch blocks(%[[BID:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[BLOCKS]], {{.*}} threads({{.*}}) in (%{{.*}} = %c128{{.*}}, {{.*}}) dynamic_shared_memory_size %c8192_i32
 // The query fragments: pairs of bf16 per register, 2 k-steps x 4 registers.
 // CHECK-COUNT-8: vector.load %{{.*}} : memref<?x?x8x32xbf16>, vector<2xbf16>
 // CHECK:         %[[SMEM:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
-// CHECK:         %[[KT:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x40xbf16, #gpu.address_space<workgroup>>
-// CHECK:         %[[VT:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<32x24xbf16, #gpu.address_space<workgroup>>
-// The KV tile loop from nsa-tile. In it, a software pipeline over 32-key
+// CHECK:         %[[KT:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x40xbf16, #gpu.address_space<workgroup>>
+// CHECK:         %[[VT:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x24xbf16, #gpu.address_space<workgroup>>
+// The KV tile loop from nsa-tile. In it, a software pipeline over 64-key
 // chunks with two cp.async groups per chunk (K, then V). Prologue: chunk 0's
 // copies, skipped (but committed) when no row of the CTA's slabs sees it.
 // CHECK:         scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
@@ -33,13 +33,13 @@
 // CHECK:           scf.if %[[FIRST]] {
 // CHECK:             nvgpu.device_async_copy %{{.*}}, %[[VT]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
 // CHECK:           nvvm.cp.async.commit.group
-// CHECK:           scf.for {{.*}} step %c32{{.*}} iter_args({{.*}}) -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
+// CHECK:           scf.for {{.*}} step %c64{{.*}} iter_args({{.*}}) -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
 // CHECK:             scf.if %{{.*}} -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
 // This chunk's keys have landed once at most one group (its values) is
 // pending. S = Q K^T: ldmatrix x4 gives the B fragments of two k-steps.
 // CHECK:               nvvm.cp.async.wait.group 1
 // CHECK:               gpu.barrier
-// CHECK:               nvgpu.ldmatrix %[[KT]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<32x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// CHECK:               nvgpu.ldmatrix %[[KT]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<64x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK:               nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 // The key tile is free: the next chunk's keys start loading.
 // CHECK:               gpu.barrier
@@ -48,7 +48,7 @@
 // CHECK:               nvvm.cp.async.commit.group
 // A chunk that every row of the slab sees entirely skips the per-key
 // masks (causal and window tests, -inf selects).
-// CHECK:               scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK:               scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 // CHECK-NOT:             arith.cmpi
 // CHECK:               } else {
 // CHECK:                 arith.cmpi sle
@@ -61,7 +61,7 @@
 // ldmatrix; then the next chunk's values start loading.
 // CHECK:               nvvm.cp.async.wait.group 1
 // CHECK:               arith.truncf %{{.*}} : vector<2xf32> to vector<2xbf16>
-// CHECK:               nvgpu.ldmatrix %[[VT]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = true} : memref<32x24xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// CHECK:               nvgpu.ldmatrix %[[VT]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = true} : memref<64x24xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK:               nvvm.mma.sync
 // CHECK-NOT:           gpu.shuffle
 // CHECK:               gpu.barrier
@@ -94,6 +94,26 @@ func.func @window_bf16(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v:
       : tensor<?x?x8x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x2x16xbf16>
       -> tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
   return %o, %l : tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
+}
+}
+
+// -----
+
+// Head dims above 128 keep 32-key chunks even with CTA-shared tiles (the
+// score fragments of 64 keys would cost registers next to a wide
+// accumulator): 32 x ((144 + 8) + (144 + 8)) x 2 bytes = 19456.
+// CHECK-LABEL: func.func @window_wide_head
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c19456_i32
+// CHECK:         memref.view {{.*}} to memref<32x152xbf16, #gpu.address_space<workgroup>>
+// CHECK:         gpu.barrier
+// CHECK:         scf.for {{.*}} step %c32{{.*}} iter_args
+module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64>} {
+func.func @window_wide_head(%q: tensor<?x?x8x144xbf16>, %k: tensor<?x?x2x144xbf16>, %v: tensor<?x?x2x144xbf16>)
+    -> (tensor<?x?x8x144xbf16>, tensor<?x?x8xf32>) {
+  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
+      : tensor<?x?x8x144xbf16>, tensor<?x?x2x144xbf16>, tensor<?x?x2x144xbf16>
+      -> tensor<?x?x8x144xbf16>, tensor<?x?x8xf32>
+  return %o, %l : tensor<?x?x8x144xbf16>, tensor<?x?x8xf32>
 }
 }
 
@@ -159,21 +179,21 @@ func.func @compressed_f32(%q: tensor<?x?x4x32xf32>, %kc: tensor<?x?x2x32xf32>, %
 
 // Compressed probabilities, bf16, G = 4, Dk = 32, 16 positions per tile:
 // the same slab kernel with a key tile only, shared by the CTA's 4 warps
-// (32 x 40 x 2 bytes),
+// (64 x 40 x 2 bytes),
 // S = Q Kc^T on mma.sync, p = exp2(s * scale * log2e - lse * log2e) for
 // visible blocks, stored per lane as f32 pairs straight into the output; no
 // state is carried across chunks.
 // CHECK-LABEL: func.func @probs_bf16
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c2560_i32
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c5120_i32
 // CHECK:         memref.load %{{.*}} : memref<?x?x8xf32>
 // CHECK:         memref.load %{{.*}} : memref<?x?x8xf32>
-// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c32{{.*}} {
-// CHECK:           scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c64{{.*}} {
+// CHECK:           scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
 // CHECK:             gpu.barrier
 // CHECK:             nvgpu.device_async_copy
 // CHECK:             nvvm.cp.async.commit.group
 // CHECK:             nvvm.cp.async.wait.group 0
-// CHECK:             nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = false} : memref<32x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// CHECK:             nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = false} : memref<64x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK:             nvvm.mma.sync
 // CHECK:             math.exp2
 // CHECK-NOT:         nvgpu.ldmatrix
@@ -196,8 +216,8 @@ func.func @probs_bf16(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf16>, %ls
 
 // -----
 
-// The tiles must fit the target's shared memory: 32 keys x ((32 + 8) +
-// (16 + 8)) x 2 bytes = 4096 does not fit 4000 bytes, so the bf16 window
+// The tiles must fit the target's shared memory: 64 keys x ((32 + 8) +
+// (16 + 8)) x 2 bytes = 8192 does not fit 4000 bytes, so the bf16 window
 // keeps the CUDA-core kernel.
 // CHECK-LABEL: func.func @window_small_smem
 // CHECK-NOT:   nvvm.mma.sync
@@ -225,7 +245,7 @@ func.func @window_small_smem(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16
 // its two rows into the [B, T, H, Nc] output. The CUDA-core kernel runs a
 // warp per position and loops over the group's heads.
 // CHECK-LABEL: func.func @probs_group_sum_g4
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c2560_i32
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c5120_i32
 // CHECK:         nvvm.mma.sync
 // CHECK:         math.exp2
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c4_i32
@@ -259,7 +279,7 @@ func.func @probs_group_sum_g4(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c8_i32
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c16_i32
 // CHECK:         arith.remui %{{.*}}, %c8
-// CHECK-COUNT-4: vector.store %{{.*}}, %{{.*}} : memref<?x?x1x?xf32>, vector<2xf32>
+// CHECK-COUNT-8: vector.store %{{.*}}, %{{.*}} : memref<?x?x1x?xf32>, vector<2xf32>
 // CHECK-NOT:     vector.store
 // CHECK:         return
 // NOMMA-LABEL: func.func @probs_group_sum_g16

@@ -15,7 +15,7 @@
 // The window branch as a bundle: inputs and outputs with their symbolic
 // shapes, one launch of the tensor-core tile kernel: one warp per (tile,
 // 16-row slab), B * ceil(T / 64) * H tiles of 64 positions x 4 heads = 16
-// slabs, 4 warps per block sharing 32 keys x (136 + 136) x 2 bytes of
+// slabs, 4 warps per block sharing 64 keys x (136 + 136) x 2 bytes of
 // dynamic shared memory.
 
 // CHECK:      "chip": "sm_90a"
@@ -42,7 +42,7 @@
 // CHECK-NEXT:       1,
 // CHECK-NEXT:       1
 // CHECK:          "kernel": "window_kernel"
-// CHECK:          "shared_memory_bytes": 17408
+// CHECK:          "shared_memory_bytes": 34816
 // CHECK:      "outputs": [
 // CHECK:          "dtype": "bf16",
 // CHECK-NEXT:     "name": "out0",

@@ -91,8 +91,8 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     `tensor-cores` on, the default) the kernels use the tensor cores
     instead: the work items are (tile, slab of 16 rows) pairs, one per warp
     (`ceil(tiles * slabs / num_warps)` blocks). A warp loads its slab's
-    query fragments once, then for every 32 keys of each KV tile K and V
-    are staged in padded shared-memory tiles with `cp.async`
+    query fragments once, then for every chunk of keys of each KV tile (64
+    with shared tiles and head dims up to 128, else 32) K and V are staged in padded shared-memory tiles with `cp.async`
     (`nvgpu.device_async_copy`, 16 bytes per copy, zero-filled past the
     tile). When a tile's slab count is a multiple of `num_warps` the warps
     of a block take slabs of the same tile and share one set of tiles: the

@@ -6,8 +6,9 @@
 //
 // - tensor cores (f16/bf16, head dims multiples of 16, tiles that fit the
 //   target's shared memory): one warp per (tile, slab of 16 rows); K/V
-//   chunks of 32 keys staged by cp.async in the warp's own padded
-//   shared-memory tiles, ldmatrix fragments, mma.sync m16n8k16 for S = Q K^T
+//   chunks of 32 or 64 keys staged by cp.async in padded shared-memory
+//   tiles (the warp's own, or shared by the CTA's warps), ldmatrix
+//   fragments, mma.sync m16n8k16 for S = Q K^T
 //   and O += P V, the online softmax on the accumulator fragments;
 // - CUDA cores (f32 and other shapes): one block per tile, the rows
 //   (position x head) distributed over warps, the 32 lanes splitting the
@@ -62,10 +63,14 @@ namespace {
 constexpr int64_t kWarpSize = 32;
 
 // Tensor-core kernels (mma.sync m16n8k16): a warp owns a slab of 16 tile
-// rows and walks the KV loop nest for it, staging 32 keys at a time in its
-// own shared-memory tiles with cp.async.
+// rows and walks the KV loop nest for it, staging a chunk of keys at a time
+// in shared-memory tiles with cp.async (see TileLoopLowering::keyChunk).
 constexpr int64_t kSlabRows = 16;
-constexpr int64_t kKeyChunk = 32;
+// Keys per chunk: warp-private tiles (one set per warp), and CTA-shared
+// tiles of head dims up to kWideChunkMaxDim.
+constexpr int64_t kPrivateKeyChunk = 32;
+constexpr int64_t kSharedKeyChunk = 64;
+constexpr int64_t kWideChunkMaxDim = 128;
 // Padding (elements) after each shared-memory row: rows 16 bytes apart
 // modulo 128, so ldmatrix's eight row reads hit distinct banks.
 constexpr int64_t kRowPad = 8;
@@ -269,6 +274,13 @@ private:
   /// per warp (the attention kernels are bound by these L2 -> shared
   /// copies). Needs the tile's slab count to be a multiple of the warps.
   bool ctaSharedTiles = false;
+  /// Keys staged (and masked, and synchronized on) per chunk. Every chunk
+  /// costs the CTA's barriers and a mask pass, so shared tiles take 64
+  /// keys (measured on the H200 at 64k tokens: compressed attention 22.9 ->
+  /// 18.7 ms with the paper's config); warp-private tiles keep 32, whose
+  /// four sets of 64 would halve the selected kernel's occupancy (17.1 ->
+  /// 19.1 ms), as do head dims above 128 (the score fragments' registers).
+  int64_t keyChunk = kPrivateKeyChunk;
   /// The slab's first row, the CTA's first row, and the tile's row count.
   Value rowBase, ctaRowBase, tileRows;
   /// The thread's index in the CTA, which spreads the shared tiles' copies.
@@ -393,13 +405,16 @@ bool TileLoopLowering::canUseTensorCores() {
   slabsPerTile =
       llvm::divideCeil(*positions * queryType.getDimSize(1), kSlabRows);
   ctaSharedTiles = slabsPerTile % numWarps == 0;
+  keyChunk = ctaSharedTiles && std::max(headDim, valueDim) <= kWideChunkMaxDim
+                 ? kSharedKeyChunk
+                 : kPrivateKeyChunk;
   // Head dims too large for the warps' tiles in the target's shared memory
   // keep the CUDA-core kernel, which needs none.
   return sharedMemoryBytes() <= TargetAttr::lookup(forall).getSharedMemory();
 }
 
 int64_t TileLoopLowering::sharedMemoryBytes() const {
-  return (ctaSharedTiles ? 1 : numWarps) * kKeyChunk *
+  return (ctaSharedTiles ? 1 : numWarps) * keyChunk *
          (headDim + kRowPad + (valueDim ? valueDim + kRowPad : 0)) *
          (inputType.getIntOrFloatBitWidth() / 8);
 }
@@ -825,8 +840,8 @@ void TileLoopLowering::emitAttend(AttendTileOp op) {
     {
       OpBuilder::InsertionGuard inner(b);
       b.setInsertionPointToStart(&ifVisible.getThenRegion().front());
-      Value keyChunk = loadChunk(key, {c}, headDim);
-      Value products = arith::MulFOp::create(b, loc, queryChunk, keyChunk);
+      Value keyPart = loadChunk(key, {c}, headDim);
+      Value products = arith::MulFOp::create(b, loc, queryChunk, keyPart);
       Value partial = vector::ReductionOp::create(
           b, loc, vector::CombiningKind::ADD, products);
       Value score =
@@ -1007,12 +1022,12 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
     }
   }
 
-  // The warp's (or CTA's) shared-memory tiles: [32 keys][Dk + pad] and
-  // [32][Dv + pad].
+  // The warp's (or CTA's) shared-memory tiles: [keyChunk][Dk + pad] and
+  // [keyChunk][Dv + pad].
   auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
                                               gpu::AddressSpace::Workgroup);
   int64_t elementBytes = inputType.getIntOrFloatBitWidth() / 8;
-  int64_t keyBytes = kKeyChunk * (headDim + kRowPad) * elementBytes;
+  int64_t keyBytes = keyChunk * (headDim + kRowPad) * elementBytes;
   int64_t warpBytes = ctaSharedTiles ? 0 : sharedMemoryBytes() / numWarps;
   Value shared = gpu::DynamicSharedMemoryOp::create(
       b, loc,
@@ -1021,13 +1036,13 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   Value warpShift = arith::MulIOp::create(b, loc, warp, index(warpBytes));
   keyTile = memref::ViewOp::create(
       b, loc,
-      MemRefType::get({kKeyChunk, headDim + kRowPad}, inputType,
+      MemRefType::get({keyChunk, headDim + kRowPad}, inputType,
                       MemRefLayoutAttrInterface(), workgroup),
       shared, warpShift, ValueRange());
   if (valueDim)
     valueTile = memref::ViewOp::create(
         b, loc,
-        MemRefType::get({kKeyChunk, valueDim + kRowPad}, inputType,
+        MemRefType::get({keyChunk, valueDim + kRowPad}, inputType,
                         MemRefLayoutAttrInterface(), workgroup),
         shared, add(warpShift, index(keyBytes)), ValueRange());
 
@@ -1067,7 +1082,7 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
   // for shared tiles) take consecutive copies, so a row is read by
   // consecutive lanes (coalesced).
   int64_t segments = dim / 8;
-  int64_t copies = kKeyChunk * segments;
+  int64_t copies = keyChunk * segments;
   int64_t copiers = ctaSharedTiles ? numWarps * kWarpSize : kWarpSize;
   Value copier = ctaSharedTiles ? threadInCta : lane;
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
@@ -1083,7 +1098,7 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
                                         rowInTile, n);
     Value sourceRow = arith::SelectOp::create(b, loc, valid, rowInTile, index(0));
     Value tileRow = arith::MinUIOp::create(b, loc, rowInTile,
-                                           index(kKeyChunk - 1));
+                                           index(keyChunk - 1));
     SmallVector<Value> indices(slice.offsets);
     indices[slice.keptDims[0]] =
         add(indices[slice.keptDims[0]], add(chunk, sourceRow));
@@ -1161,11 +1176,11 @@ Value TileLoopLowering::quadReduce(Value value, bool isMax) {
 }
 
 SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
-  // S = Q K^T: 32 keys as 4 n-tiles of 8; B fragments by ldmatrix from the
+  // S = Q K^T: the chunk's keys as n-tiles of 8; B fragments by ldmatrix from the
   // key tile (rows = keys), two k-steps per x4 load.
   Value lane8 = arith::RemUIOp::create(b, loc, lane, index(8));
   Value laneOctet = arith::DivUIOp::create(b, loc, lane, index(8));
-  constexpr int64_t keyTiles = kKeyChunk / 8;
+  const int64_t keyTiles = keyChunk / 8;
   int64_t kSteps = headDim / 16;
   Value zero = f32(0.0);
   SmallVector<SmallVector<Value>> scores(keyTiles);
@@ -1222,7 +1237,7 @@ SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
     ArrayRef<SmallVector<Value>> scores, Value chunk, Value n,
     const KeyMap &keys, std::optional<int64_t> window,
     ArrayRef<Value> queryToken, const SlabTokens &slab, double scaleLog2) {
-  constexpr int64_t keyTiles = kKeyChunk / 8;
+  const int64_t keyTiles = keyChunk / 8;
   double negInf = -std::numeric_limits<double>::infinity();
   auto keyToken = [&](Value keyRow) { return this->keyToken(keys, keyRow); };
   Value slabFirstToken = slab.first, slabLastToken = slab.last;
@@ -1243,9 +1258,9 @@ SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
   Value fullyVisible = arith::AndIOp::create(
       b, loc,
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, n,
-                            index(kKeyChunk)),
+                            index(keyChunk)),
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
-                            keyToken(add(chunk, index(kKeyChunk - 1))),
+                            keyToken(add(chunk, index(keyChunk - 1))),
                             slabFirstToken));
   if (window)
     fullyVisible = arith::AndIOp::create(
@@ -1309,7 +1324,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   // Chunk c holds keys [c, c + n(c)); it is skipped when no row of the
   // slab (of the CTA, for shared tiles) can see it (causal or window).
   auto chunkSize = [&](Value chunk) {
-    return arith::MinUIOp::create(b, loc, index(kKeyChunk),
+    return arith::MinUIOp::create(b, loc, index(keyChunk),
                                   arith::SubIOp::create(b, loc, count, chunk))
         .getResult();
   };
@@ -1346,7 +1361,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   for (Value operand : op.getState())
     state.push_back(map.lookup(operand));
   auto chunkLoop =
-      scf::ForOp::create(b, loc, index(0), count, index(kKeyChunk), state);
+      scf::ForOp::create(b, loc, index(0), count, index(keyChunk), state);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(chunkLoop.getBody());
@@ -1354,7 +1369,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     ValueRange current = chunkLoop.getRegionIterArgs();
     Value n = chunkSize(chunk);
     Value needed = chunkNeeded(chunk, n);
-    Value next = add(chunk, index(kKeyChunk));
+    Value next = add(chunk, index(keyChunk));
     Value hasNext =
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, next, count);
     // Only evaluated for an existing next chunk (its size is positive).
@@ -1375,7 +1390,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     // Pending: K(c), V(c). Keys landed once at most one group is pending.
     waitGroups(1);
     syncTileUsers();
-    constexpr int64_t keyTiles = kKeyChunk / 8;
+    const int64_t keyTiles = keyChunk / 8;
     SmallVector<SmallVector<Value>> scores = scoreFragments();
     // Every lane has read the key tile: load the next chunk's keys.
     syncTileUsers();
@@ -1678,7 +1693,7 @@ void TileLoopLowering::emitProbsMma() {
   }
   SlabTokens slab = slabTokens(queryPos);
   SlabTokens staged = stagingTokens(queryPos);
-  constexpr int64_t keyTiles = kKeyChunk / 8;
+  const int64_t keyTiles = keyChunk / 8;
   // Group sums: the slab's rows are (position, head) pairs, position-major,
   // and the group size divides 16 (canUseTensorCores), so the heads of one
   // position are the rows of 2^k neighbouring quads (and, for 16 heads,
@@ -1687,11 +1702,11 @@ void TileLoopLowering::emitProbsMma() {
   int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
   int64_t quadsPerPosition = std::min<int64_t>(heads, 8);
 
-  auto chunkLoop = scf::ForOp::create(b, loc, index(0), count, index(kKeyChunk));
+  auto chunkLoop = scf::ForOp::create(b, loc, index(0), count, index(keyChunk));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(chunkLoop.getBody());
   Value chunk = chunkLoop.getInductionVar();
-  Value n = arith::MinUIOp::create(b, loc, index(kKeyChunk),
+  Value n = arith::MinUIOp::create(b, loc, index(keyChunk),
                                    arith::SubIOp::create(b, loc, count, chunk));
   // Chunks after the slab's (the CTA's) last row are all zeros: no loads,
   // no mma.
