@@ -1097,8 +1097,8 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
     Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                         rowInTile, n);
     Value sourceRow = arith::SelectOp::create(b, loc, valid, rowInTile, index(0));
-    Value tileRow = arith::MinUIOp::create(b, loc, rowInTile,
-                                           index(keyChunk - 1));
+    Value tileRow =
+        arith::MinUIOp::create(b, loc, rowInTile, index(keyChunk - 1));
     SmallVector<Value> indices(slice.offsets);
     indices[slice.keptDims[0]] =
         add(indices[slice.keptDims[0]], add(chunk, sourceRow));
@@ -1176,8 +1176,8 @@ Value TileLoopLowering::quadReduce(Value value, bool isMax) {
 }
 
 SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
-  // S = Q K^T: the chunk's keys as n-tiles of 8; B fragments by ldmatrix from the
-  // key tile (rows = keys), two k-steps per x4 load.
+  // S = Q K^T: the chunk's keys as n-tiles of 8; B fragments by ldmatrix from
+  // the key tile (rows = keys), two k-steps per x4 load.
   Value lane8 = arith::RemUIOp::create(b, loc, lane, index(8));
   Value laneOctet = arith::DivUIOp::create(b, loc, lane, index(8));
   const int64_t keyTiles = keyChunk / 8;

@@ -104,9 +104,8 @@ LogicalResult mapToGPU(scf::ParallelOp loop, int64_t blockSize,
   SmallVector<Value> coords(loop.getNumLoops());
   Value rest = linear;
   for (int64_t dim = innermost; dim >= 0; --dim) {
-    coords[dim] = dim == 0 ? rest
-                           : arith::RemUIOp::create(b, loc, rest,
-                                                    tripCounts[dim]);
+    coords[dim] =
+        dim == 0 ? rest : arith::RemUIOp::create(b, loc, rest, tripCounts[dim]);
     if (dim != 0)
       rest = arith::DivUIOp::create(b, loc, rest, tripCounts[dim]);
   }
@@ -147,8 +146,7 @@ struct NSAMapParallelLoopsToGPUPass
     }
     if (elementsPerThread < 1 || elementsPerThread > 64) {
       getOperation()->emitError()
-          << "elements-per-thread ("
-          << static_cast<int64_t>(elementsPerThread)
+          << "elements-per-thread (" << static_cast<int64_t>(elementsPerThread)
           << ") must be in [1, 64]";
       return signalPassFailure();
     }

@@ -302,12 +302,12 @@ private:
       };
     }
     Value probs = op.getProbs();
-    int64_t group = cast<RankedTensorType>(probs.getType()).getDimSize(2) /
-                    cast<RankedTensorType>(op.getIndices().getType())
-                        .getDimSize(2);
+    int64_t group =
+        cast<RankedTensorType>(probs.getType()).getDimSize(2) /
+        cast<RankedTensorType>(op.getIndices().getType()).getDimSize(2);
     Value numCompressed = tensor::DimOp::create(rewriter, loc, probs, 3);
-    return [probs, group, numCompressed](OpBuilder &b, Location l,
-                                         Value batch, Value pos, Value head,
+    return [probs, group, numCompressed](OpBuilder &b, Location l, Value batch,
+                                         Value pos, Value head,
                                          Value block) -> Value {
       // A trailing partial selection block (T not a multiple of l') has no
       // compressed block: score 0.
@@ -329,10 +329,9 @@ private:
             scf::YieldOp::create(tb, tl, sum);
           },
           [&](OpBuilder &eb, Location el) {
-            scf::YieldOp::create(
-                eb, el,
-                ValueRange{arith::ConstantOp::create(eb, el,
-                                                     eb.getF32FloatAttr(0.0))});
+            scf::YieldOp::create(eb, el,
+                                 ValueRange{arith::ConstantOp::create(
+                                     eb, el, eb.getF32FloatAttr(0.0))});
           });
       return read.getResult(0);
     };
@@ -393,8 +392,7 @@ private:
                   index(stride)),
               index(1));
           Value slcBegin = arith::MulIOp::create(b, l, slc, index(slcBlock));
-          Value zero =
-              arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0));
+          Value zero = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0));
           // Heads outer, candidates inner: the reference's order (each
           // head's p_slc, then the group sum).
           auto heads = scf::ForOp::create(
@@ -407,9 +405,8 @@ private:
                       Value cmp = arith::AddIOp::create(cb, cl, first, w);
                       Value valid = arith::AndIOp::create(
                           cb, cl,
-                          arith::CmpIOp::create(cb, cl,
-                                                arith::CmpIPredicate::sge, cmp,
-                                                index(0)),
+                          arith::CmpIOp::create(
+                              cb, cl, arith::CmpIPredicate::sge, cmp, index(0)),
                           arith::CmpIOp::create(cb, cl,
                                                 arith::CmpIPredicate::slt, cmp,
                                                 numCompressed));
@@ -454,8 +451,7 @@ private:
                                 tb, tl,
                                 ValueRange{arith::AddFOp::create(
                                     tb, tl, acc[0],
-                                    arith::MulFOp::create(tb, tl, p,
-                                                          weight))});
+                                    arith::MulFOp::create(tb, tl, p, weight))});
                           },
                           [&](OpBuilder &eb, Location el) {
                             scf::YieldOp::create(eb, el, acc);
