@@ -3,8 +3,11 @@
 // RUN: not nsa-opt %s --nsa-map-parallel-loops-to-gpu=elements-per-thread=0 -split-input-file 2>&1 | FileCheck %s --check-prefix=BAD-ELEMENTS
 // RUN: nsa-opt %s --nsa-map-parallel-loops-to-gpu=elements-per-thread=1 -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=ONE
 
+// Option errors name the option and do not dump the module.
 // BAD: block-size (2048) must be in [1, 1024]
+// BAD-NOT: see current operation
 // BAD-ELEMENTS: elements-per-thread (0) must be in [1, 64]
+// BAD-ELEMENTS-NOT: see current operation
 
 // One thread per iteration of the flattened 2-D space, the last dimension
 // fastest; the body (with its sequential loop) runs per thread.

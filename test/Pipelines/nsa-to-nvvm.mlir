@@ -27,6 +27,7 @@
 
 // SM80: #nvvm.target<chip = "sm_80"
 // BADCHIP: chip "sm_70" is not one of sm_80, sm_86, sm_89, sm_90, sm_90a
+// BADCHIP-NOT: see current operation
 
 func.func @layer(%q: tensor<?x?x8x64xf32> {nsa.name = "q"}, %k: tensor<?x?x2x64xf32>,
                  %v: tensor<?x?x2x64xf32>, %g: tensor<?x?x8x3xf32>)

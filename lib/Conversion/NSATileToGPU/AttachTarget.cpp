@@ -28,7 +28,7 @@ struct NSAAttachNVVMTargetPass
         chip.empty() ? nsa::TargetAttr::lookup(getOperation()).getChip().str()
                      : chip.getValue();
     if (failed(nsa::TargetAttr::verifyChip(
-            [&] { return getOperation()->emitError(); }, chosen)))
+            [&] { return emitError(getOperation()->getLoc()); }, chosen)))
       return signalPassFailure();
     auto target = NVVM::NVVMTargetAttr::get(&getContext(), optLevel,
                                             "nvptx64-nvidia-cuda", chosen,

@@ -139,13 +139,14 @@ struct NSAMapParallelLoopsToGPUPass
     : nsa::impl::NSAMapParallelLoopsToGPUBase<NSAMapParallelLoopsToGPUPass> {
   using Base::Base;
   void runOnOperation() override {
+    // Option errors name the option, not the module (no IR dump).
     if (blockSize < 1 || blockSize > 1024) {
-      getOperation()->emitError()
+      emitError(getOperation()->getLoc())
           << "block-size (" << static_cast<int64_t>(blockSize) << ") must be in [1, 1024]";
       return signalPassFailure();
     }
     if (elementsPerThread < 1 || elementsPerThread > 64) {
-      getOperation()->emitError()
+      emitError(getOperation()->getLoc())
           << "elements-per-thread (" << static_cast<int64_t>(elementsPerThread)
           << ") must be in [1, 64]";
       return signalPassFailure();
