@@ -42,6 +42,11 @@ int64_t overlapTokens(int64_t cmpBlock, int64_t slcBlock, int64_t blockLen,
   return std::max<int64_t>(0, end - begin);
 }
 
+bool selectionBlocksAreCompressedBlocks(int64_t blockLen, int64_t stride,
+                                        int64_t slcBlockLen) {
+  return blockLen == stride && stride == slcBlockLen;
+}
+
 BlockRange compressedBlocksOverlapping(int64_t slcBlock, int64_t blockLen,
                                        int64_t stride, int64_t slcBlockLen) {
   // Block i overlaps iff i*stride < (j+1)*l' and i*stride + blockLen > j*l'.

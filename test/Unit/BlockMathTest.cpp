@@ -100,6 +100,17 @@ TEST(BlockMath, OverlapMatchesTokenCount) {
   }
 }
 
+TEST(BlockMath, SelectionBlocksAreCompressedBlocksExactlyWhenWeightsAreDiagonal) {
+  EXPECT_TRUE(selectionBlocksAreCompressedBlocks(64, 64, 64));
+  EXPECT_FALSE(selectionBlocksAreCompressedBlocks(32, 16, 64));
+  EXPECT_FALSE(selectionBlocksAreCompressedBlocks(64, 64, 32));
+  EXPECT_FALSE(selectionBlocksAreCompressedBlocks(64, 32, 32));
+  // Where it holds, Eq. 9's weight is 1 on block j and 0 elsewhere.
+  for (int64_t j = 0; j < 6; ++j)
+    for (int64_t i = 0; i < 8; ++i)
+      EXPECT_EQ(overlapTokens(i, j, 16, 16, 16) / 16, i == j ? 1 : 0);
+}
+
 TEST(BlockMath, PaperEquationNineWeights) {
   // With l=32, d=16, l'=64 the weights (in units of d) on compressed blocks
   // 4j-1 .. 4j+3 are 1, 2, 2, 2, 1.

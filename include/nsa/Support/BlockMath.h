@@ -39,6 +39,12 @@ int64_t numVisibleSelectionBlocks(int64_t pos, int64_t slcBlockLen);
 int64_t overlapTokens(int64_t cmpBlock, int64_t slcBlock, int64_t blockLen,
                       int64_t stride, int64_t slcBlockLen);
 
+/// Whether selection block j is exactly compressed block j (l = d = l'), so
+/// the overlap weights of Eq. 9 are [i == j] and the selection scores are
+/// the compressed probabilities themselves.
+bool selectionBlocksAreCompressedBlocks(int64_t blockLen, int64_t stride,
+                                        int64_t slcBlockLen);
+
 /// The half-open range [first, last) of compressed blocks that overlap
 /// selection block `slcBlock` (possibly empty, never negative).
 struct BlockRange {

@@ -281,19 +281,14 @@ struct LowerSelect : OpRewritePattern<SelectOp> {
 
 private:
   /// How the top-n scan reads scores. When every selection block is exactly
-  /// one compressed block (identity mapping, or overlap with l = d = l',
-  /// where Eq. 9's weights are [i == j]) the score is the group's
-  /// probability of block j, read where it lies: no scores tensor and no
-  /// extra pass over [B, T, H, Nc] memory. Otherwise the scores are
-  /// materialized once (emitScores).
+  /// one compressed block (l = d = l', which the identity mapping requires;
+  /// Eq. 9's weights are then [i == j]) the score is the group's probability
+  /// of block j, read where it lies: no scores tensor and no extra pass over
+  /// [B, T, H, Nc] memory. Otherwise the scores are materialized once
+  /// (emitScores).
   static ScoreReader makeScoreReader(PatternRewriter &rewriter, Location loc,
                                      SelectOp op) {
-    ConfigAttr config = op.getConfig();
-    bool oneBlockPerBlock =
-        config.getScoreMapping() == ScoreMapping::Identity ||
-        (config.getCmpBlock() == config.getCmpStride() &&
-         config.getCmpStride() == config.getSlcBlock());
-    if (!oneBlockPerBlock) {
+    if (!op.getConfig().selectionBlocksAreCompressedBlocks()) {
       Value scores = emitScores(rewriter, loc, op);
       return [scores](OpBuilder &b, Location l, Value batch, Value pos,
                       Value head, Value block) -> Value {

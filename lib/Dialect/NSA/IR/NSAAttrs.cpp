@@ -63,7 +63,8 @@ ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          << ") must be positive and finite";
   }
   if (scoreMapping == ScoreMapping::Identity &&
-      !(cmpBlock == cmpStride && cmpStride == slcBlock))
+      !::nsa::selectionBlocksAreCompressedBlocks(cmpBlock, cmpStride,
+                                                 slcBlock))
     return emitError() << "score_mapping identity needs cmp_block == "
                           "cmp_stride == slc_block, got "
                        << cmpBlock << ", " << cmpStride << ", " << slcBlock;
@@ -82,6 +83,11 @@ int64_t ConfigAttr::getNumCompressedBlocks(int64_t seqLen) const {
 
 int64_t ConfigAttr::getNumSelectionBlocks(int64_t seqLen) const {
   return ::nsa::numSelectionBlocks(seqLen, getSlcBlock());
+}
+
+bool ConfigAttr::selectionBlocksAreCompressedBlocks() const {
+  return ::nsa::selectionBlocksAreCompressedBlocks(getCmpBlock(), getCmpStride(),
+                                                   getSlcBlock());
 }
 
 int64_t TargetAttr::maxSharedMemory(StringRef chip) {

@@ -80,6 +80,10 @@ def NSA_ConfigAttr : NSA_Attr<"Config", "config"> {
 
     /// The number of selection blocks for a sequence of `seqLen` tokens.
     int64_t getNumSelectionBlocks(int64_t seqLen) const;
+
+    /// Whether each selection block is exactly one compressed block
+    /// (l = d = l'; always so for score_mapping identity).
+    bool selectionBlocksAreCompressedBlocks() const;
   }];
 }
 
