@@ -281,6 +281,14 @@ private:
   /// four sets of 64 would halve the selected kernel's occupancy (17.1 ->
   /// 19.1 ms), as do head dims above 128 (the score fragments' registers).
   int64_t keyChunk = kPrivateKeyChunk;
+  /// MMA n-tiles (8 keys) per chunk.
+  int64_t keyTilesPerChunk() const { return keyChunk / 8; }
+  /// Keys of the chunk starting at key `chunk` of `count`: min(keyChunk,
+  /// count - chunk).
+  Value chunkKeys(Value count, Value chunk) {
+    return arith::MinUIOp::create(b, loc, index(keyChunk),
+                                  arith::SubIOp::create(b, loc, count, chunk));
+  }
   /// The slab's first row, the CTA's first row, and the tile's row count.
   Value rowBase, ctaRowBase, tileRows;
   /// The thread's index in the CTA, which spreads the shared tiles' copies.
@@ -1180,7 +1188,7 @@ SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
   // the key tile (rows = keys), two k-steps per x4 load.
   Value lane8 = arith::RemUIOp::create(b, loc, lane, index(8));
   Value laneOctet = arith::DivUIOp::create(b, loc, lane, index(8));
-  const int64_t keyTiles = keyChunk / 8;
+  const int64_t keyTiles = keyTilesPerChunk();
   int64_t kSteps = headDim / 16;
   Value zero = f32(0.0);
   SmallVector<SmallVector<Value>> scores(keyTiles);
@@ -1237,7 +1245,7 @@ SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
     ArrayRef<SmallVector<Value>> scores, Value chunk, Value n,
     const KeyMap &keys, std::optional<int64_t> window,
     ArrayRef<Value> queryToken, const SlabTokens &slab, double scaleLog2) {
-  const int64_t keyTiles = keyChunk / 8;
+  const int64_t keyTiles = keyTilesPerChunk();
   double negInf = -std::numeric_limits<double>::infinity();
   auto keyToken = [&](Value keyRow) { return this->keyToken(keys, keyRow); };
   Value slabFirstToken = slab.first, slabLastToken = slab.last;
@@ -1323,11 +1331,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
 
   // Chunk c holds keys [c, c + n(c)); it is skipped when no row of the
   // slab (of the CTA, for shared tiles) can see it (causal or window).
-  auto chunkSize = [&](Value chunk) {
-    return arith::MinUIOp::create(b, loc, index(keyChunk),
-                                  arith::SubIOp::create(b, loc, count, chunk))
-        .getResult();
-  };
+  auto chunkSize = [&](Value chunk) { return chunkKeys(count, chunk); };
   auto chunkNeeded = [&](Value chunk, Value n) {
     Value needed = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
                                          keyToken(chunk), staged.last);
@@ -1390,7 +1394,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     // Pending: K(c), V(c). Keys landed once at most one group is pending.
     waitGroups(1);
     syncTileUsers();
-    const int64_t keyTiles = keyChunk / 8;
+    const int64_t keyTiles = keyTilesPerChunk();
     SmallVector<SmallVector<Value>> scores = scoreFragments();
     // Every lane has read the key tile: load the next chunk's keys.
     syncTileUsers();
@@ -1693,7 +1697,7 @@ void TileLoopLowering::emitProbsMma() {
   }
   SlabTokens slab = slabTokens(queryPos);
   SlabTokens staged = stagingTokens(queryPos);
-  const int64_t keyTiles = keyChunk / 8;
+  const int64_t keyTiles = keyTilesPerChunk();
   // Group sums: the slab's rows are (position, head) pairs, position-major,
   // and the group size divides 16 (canUseTensorCores), so the heads of one
   // position are the rows of 2^k neighbouring quads (and, for 16 heads,
@@ -1706,8 +1710,7 @@ void TileLoopLowering::emitProbsMma() {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(chunkLoop.getBody());
   Value chunk = chunkLoop.getInductionVar();
-  Value n = arith::MinUIOp::create(b, loc, index(keyChunk),
-                                   arith::SubIOp::create(b, loc, count, chunk));
+  Value n = chunkKeys(count, chunk);
   // Chunks after the slab's (the CTA's) last row are all zeros: no loads,
   // no mma.
   Value needed = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
