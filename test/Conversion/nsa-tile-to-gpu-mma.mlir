@@ -132,10 +132,23 @@ func.func @window_wide_head(%q: tensor<?x?x8x144xbf16>, %k: tensor<?x?x2x144xbf1
 // CHECK:       %[[POSITIONS:.*]] = tensor.dim %{{.*}}, %c1
 // CHECK:       arith.ceildivui %{{.*}}, %c4{{.*}} : index
 // CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c20480_i32
+// CHECK:         %[[LANE:[a-z0-9_]+]] = arith.remui %{{.*}}, %c32
 // CHECK:         %[[ITEM:.*]] = arith.addi
 // CHECK:         %[[ITERATION:.*]] = arith.divui %[[ITEM]], %c1
 // CHECK:         arith.remui %[[ITERATION]], %[[POSITIONS]]
 // CHECK:         scf.for
+// The next slot's block (nsa.prefetch_tile): the warp's lanes split the
+// 128-byte lines of its key rows, then of its value rows, into L2.
+// CHECK:           memref.load %{{.*}} : memref<?x?x2x4xi32>
+// CHECK:           memref.extract_strided_metadata %{{.*}} : memref<?x?x2x48xf16>
+// CHECK:           memref.extract_aligned_pointer_as_index %{{.*}} : memref<?x?x2x48xf16>
+// CHECK:           arith.ceildivui %{{.*}}, %c128
+// CHECK:           scf.for %{{.*}} = %[[LANE]] to %{{.*}} step %c32
+// CHECK:             llvm.inttoptr %{{.*}} : i64 to !llvm.ptr
+// CHECK-NEXT:        nvvm.prefetch level =  L2, %{{.*}} : !llvm.ptr
+// CHECK:           memref.extract_aligned_pointer_as_index %{{.*}} : memref<?x?x2x16xf16>
+// CHECK:           scf.for %{{.*}} = %[[LANE]] to %{{.*}} step %c32
+// CHECK:             nvvm.prefetch level =  L2
 // CHECK:           memref.load %{{.*}} : memref<?x?x2x4xi32>
 // CHECK:           nvvm.bar.warp.sync
 // CHECK:           nvgpu.device_async_copy %{{.*}}, 8, %{{.*}} :
@@ -145,6 +158,12 @@ func.func @window_wide_head(%q: tensor<?x?x8x144xbf16>, %k: tensor<?x?x2x144xbf1
 // CHECK:           nvgpu.ldmatrix %{{.*}} {numTiles = 2 : i32, transpose = false} : memref<32x56xf16, #gpu.address_space<workgroup>> -> vector<2x2xf16>
 // CHECK:           nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = true} : memref<32x24xf16, #gpu.address_space<workgroup>> -> vector<4x2xf16>
 // NOMMA-LABEL: func.func @selected_f16
+// NOMMA-NOT:   nvvm.mma.sync
+// The CUDA-core kernel's warps walk the same rows: the CTA's threads split
+// the prefetches.
+// NOMMA:       gpu.launch {{.*}} threads(%[[TID:[a-z0-9_]+]],
+// NOMMA:       scf.for %{{.*}} = %[[TID]] to %{{.*}} step %c128
+// NOMMA:         nvvm.prefetch level =  L2
 // NOMMA-NOT:   nvvm.mma.sync
 module {
 func.func @selected_f16(%q: tensor<?x?x4x48xf16>, %k: tensor<?x?x2x48xf16>, %v: tensor<?x?x2x16xf16>,

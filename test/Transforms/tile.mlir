@@ -18,6 +18,10 @@
 // Window 48: [max(t0 - 47, 0), t0 + rows).
 // CHECK-DAG: #[[$WINLO:[a-z0-9_]+]] = affine_map<(d0) -> (d0 - 47, 0)>
 // CHECK-DAG: #[[$WINHI:[a-z0-9_]+]] = affine_map<(d0, d1) -> (d0 + d1)>
+// Selected: the slot prefetch_blocks = 1 ahead, and a block's length.
+// CHECK-DAG: #[[$PLUS1:[a-z0-9_]+]] = affine_map<(d0) -> (d0 + 1)>
+// CHECK-DAG: #[[$DIFF:[a-z0-9_]+]] = affine_map<(d0, d1) -> (d0 - d1)>
+// CHECK-DAG: #[[$PLUS2:[a-z0-9_]+]] = affine_map<(d0) -> (d0 + 2)>
 // Selected: one row per tile (d0 ceildiv 1 = d0), block j covers
 // [64 j, min(64 j + 64, T, t + 1)).
 // CHECK-DAG: #[[$ID:[a-z0-9_]+]] = affine_map<(d0) -> (d0)>
@@ -123,7 +127,26 @@ func.func @window(%q: tensor<2x100x8x64xf32>, %k: tensor<2x100x2x64xf32>, %v: te
 // CHECK: %[[M:[a-z0-9_]+]], %[[S:[a-z0-9_]+]], %[[A:[a-z0-9_]+]] = nsa.init_tile_state %[[QT]] value_dim = 32 : tensor<1x1x64xf32>
 // The top_n = 16 slots of the position's KV head.
 // CHECK: %[[ST:[a-z0-9_]+]]:3 = scf.for %[[SLOT:[a-z0-9_]+]] = %c0{{(_[0-9]+)?}} to %c16 step %c1{{(_[0-9]+)?}} iter_args(%[[M0:[a-z0-9_]+]] = %[[M]], %[[S0:[a-z0-9_]+]] = %[[S]], %[[A0:[a-z0-9_]+]] = %[[A]]) -> (tensor<1x1xf32>, tensor<1x1xf32>, tensor<1x1x32xf32>) {
-// CHECK: %[[J:[a-z0-9_]+]] = tensor.extract %[[IDX]][%[[BI]], %[[T0]], %[[H]], %[[SLOT]]] : tensor<2x100x2x16xi32>
+// First the rows of the block one slot ahead, if that slot selects one, are
+// prefetched: the same tokens its own iteration will attend.
+// CHECK-NEXT: %[[AHEAD:[a-z0-9_]+]] = affine.apply #[[$PLUS1]](%[[SLOT]])
+// CHECK-NEXT: %[[N16:[a-z0-9_]+]] = arith.constant 16 : index
+// CHECK-NEXT: %[[INRANGE:[a-z0-9_]+]] = arith.cmpi ult, %[[AHEAD]], %[[N16]] : index
+// CHECK-NEXT: scf.if %[[INRANGE]] {
+// CHECK-NEXT: %[[NJ:[a-z0-9_]+]] = tensor.extract %[[IDX]][%[[BI]], %[[T0]], %[[H]], %[[AHEAD]]] : tensor<2x100x2x16xi32>
+// CHECK-NEXT: arith.constant 0 : i32
+// CHECK-NEXT: %[[NSEL:[a-z0-9_]+]] = arith.cmpi sge, %[[NJ]], %{{.*}} : i32
+// CHECK-NEXT: scf.if %[[NSEL]] {
+// CHECK-NEXT: %[[NJI:[a-z0-9_]+]] = arith.index_cast %[[NJ]] : i32 to index
+// CHECK-NEXT: %[[NSTART:[a-z0-9_]+]] = affine.apply #[[$MUL64]](%[[NJI]])
+// CHECK-NEXT: %[[NEND:[a-z0-9_]+]] = affine.min #[[$SLCEND]](%[[NSTART]])[%[[T]], %[[T0]]]
+// CHECK-NEXT: %[[NLEN:[a-z0-9_]+]] = affine.apply #[[$DIFF]](%[[NEND]], %[[NSTART]])
+// CHECK-NEXT: %[[NK:[a-z0-9_]+]] = tensor.extract_slice %[[K]][%[[BI]], %[[NSTART]], %[[H]], 0] [1, %[[NLEN]], 1, 64] [1, 1, 1, 1] : tensor<2x100x2x64xf32> to tensor<?x64xf32>
+// CHECK-NEXT: %[[NV:[a-z0-9_]+]] = tensor.extract_slice %[[V]][%[[BI]], %[[NSTART]], %[[H]], 0] [1, %[[NLEN]], 1, 32] [1, 1, 1, 1] : tensor<2x100x2x32xf32> to tensor<?x32xf32>
+// CHECK-NEXT: nsa.prefetch_tile %[[NK]], %[[NV]] : tensor<?x64xf32>, tensor<?x32xf32>
+// CHECK-NEXT: }
+// CHECK-NEXT: }
+// CHECK-NEXT: %[[J:[a-z0-9_]+]] = tensor.extract %[[IDX]][%[[BI]], %[[T0]], %[[H]], %[[SLOT]]] : tensor<2x100x2x16xi32>
 // CHECK: %[[ZERO:[a-z0-9_]+]] = arith.constant 0 : i32
 // CHECK: %[[ISSEL:[a-z0-9_]+]] = arith.cmpi sge, %[[J]], %[[ZERO]] : i32
 // CHECK: %[[IF:[a-z0-9_]+]]:3 = scf.if %[[ISSEL]] -> (tensor<1x1xf32>, tensor<1x1xf32>, tensor<1x1x32xf32>) {
@@ -152,6 +175,33 @@ func.func @window(%q: tensor<2x100x8x64xf32>, %k: tensor<2x100x2x64xf32>, %v: te
 // CHECK-NEXT: } {nsa.gqa_group_size = 4 : i64}
 func.func @selected(%q: tensor<2x100x8x64xf32>, %k: tensor<2x100x2x64xf32>, %v: tensor<2x100x2x32xf32>,
                     %idx: tensor<2x100x2x16xi32>) -> (tensor<2x100x8x32xf32>, tensor<2x100x8xf32>) {
+  %o, %l = nsa.selected_attention %q, %k, %v, %idx {config = #nsa.config<>}
+      : tensor<2x100x8x64xf32>, tensor<2x100x2x64xf32>, tensor<2x100x2x32xf32>, tensor<2x100x2x16xi32>
+      -> tensor<2x100x8x32xf32>, tensor<2x100x8xf32>
+  return %o, %l : tensor<2x100x8x32xf32>, tensor<2x100x8xf32>
+}
+
+// prefetch_blocks = 2 looks two slots ahead; 0 issues no prefetch.
+// CHECK-LABEL: func @selected_prefetch_two
+// CHECK: scf.for %[[SLOT2:[a-z0-9_]+]] = %c0{{(_[0-9]+)?}} to %c16
+// CHECK-NEXT: affine.apply #[[$PLUS2]](%[[SLOT2]])
+// CHECK: nsa.prefetch_tile
+// CHECK-LABEL: func @selected_no_prefetch
+// CHECK-NOT: nsa.prefetch_tile
+// CHECK: nsa.attend_tile
+// CHECK-NOT: nsa.prefetch_tile
+// CHECK: } {nsa.gqa_group_size = 4 : i64}
+func.func @selected_prefetch_two(%q: tensor<2x100x8x64xf32>, %k: tensor<2x100x2x64xf32>, %v: tensor<2x100x2x32xf32>,
+                    %idx: tensor<2x100x2x16xi32>) -> (tensor<2x100x8x32xf32>, tensor<2x100x8xf32>)
+    attributes {nsa.target = #nsa.target<prefetch_blocks = 2>} {
+  %o, %l = nsa.selected_attention %q, %k, %v, %idx {config = #nsa.config<>}
+      : tensor<2x100x8x64xf32>, tensor<2x100x2x64xf32>, tensor<2x100x2x32xf32>, tensor<2x100x2x16xi32>
+      -> tensor<2x100x8x32xf32>, tensor<2x100x8xf32>
+  return %o, %l : tensor<2x100x8x32xf32>, tensor<2x100x8xf32>
+}
+func.func @selected_no_prefetch(%q: tensor<2x100x8x64xf32>, %k: tensor<2x100x2x64xf32>, %v: tensor<2x100x2x32xf32>,
+                    %idx: tensor<2x100x2x16xi32>) -> (tensor<2x100x8x32xf32>, tensor<2x100x8xf32>)
+    attributes {nsa.target = #nsa.target<prefetch_blocks = 0>} {
   %o, %l = nsa.selected_attention %q, %k, %v, %idx {config = #nsa.config<>}
       : tensor<2x100x8x64xf32>, tensor<2x100x2x64xf32>, tensor<2x100x2x32xf32>, tensor<2x100x2x16xi32>
       -> tensor<2x100x8x32xf32>, tensor<2x100x8xf32>

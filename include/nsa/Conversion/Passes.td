@@ -16,7 +16,8 @@ def ConvertNSATileToLinalg : Pass<"convert-nsa-tile-to-linalg"> {
     rescaled accumulator, and the final normalization. The result
     bufferizes with `one-shot-bufferize` and lowers to loops; it is the
     reference execution of the tiled IR on the CPU. (The GPU path lowers the
-    same tile ops to tensor-core code instead.)
+    same tile ops to tensor-core code instead.) `nsa.prefetch_tile`, a
+    cache hint, is dropped.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

@@ -150,6 +150,9 @@ private:
   void emitAttend(AttendTileOp op);
   void emitFinalize(FinalizeTileOp op);
   void emitStore(tensor::ParallelInsertSliceOp insert);
+  /// nsa.prefetch_tile: the threads that walk the tile's KV rows together
+  /// split a prefetch to L2 of every 128-byte line of the rows.
+  void emitPrefetch(PrefetchTileOp op);
   // Tensor-core variants.
   void emitAttendMma(AttendTileOp op);
   void emitFinalizeMma(FinalizeTileOp op);
@@ -550,6 +553,7 @@ LogicalResult TileLoopLowering::emitKernel(gpu::LaunchOp launch) {
     return failure();
 
   Value threadId = launch.getThreadIds().x;
+  threadInCta = threadId;
   Value warpSize = index(kWarpSize);
   Value warp = arith::DivUIOp::create(b, loc, threadId, warpSize);
   lane = arith::RemUIOp::create(b, loc, threadId, warpSize);
@@ -687,6 +691,11 @@ LogicalResult TileLoopLowering::convertOp(Operation &op) {
       emitAttendMma(attend);
     else
       emitAttend(attend);
+    return success();
+  }
+
+  if (auto prefetch = dyn_cast<PrefetchTileOp>(op)) {
+    emitPrefetch(prefetch);
     return success();
   }
 
@@ -1126,6 +1135,59 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
         b, loc, tokenType, tile, ValueRange{tileRow, column}, slice.buffer,
         indices, b.getIndexAttr(8), sourceElements,
         /*bypassL1=*/ctaSharedTiles ? b.getUnitAttr() : UnitAttr());
+  }
+}
+
+void TileLoopLowering::emitPrefetch(PrefetchTileOp op) {
+  constexpr int64_t kLineBytes = 128;
+  // A warp-private tile is walked by its warp alone; otherwise the CTA's
+  // warps walk the same rows.
+  bool perWarp = tensorCores && !ctaSharedTiles;
+  Value prefetcher = perWarp ? lane : threadInCta;
+  int64_t prefetchers = perWarp ? kWarpSize : numWarps * kWarpSize;
+  auto pointerType = LLVM::LLVMPointerType::get(b.getContext());
+  for (Value rows : {op.getKey(), op.getValue()}) {
+    const SliceInfo &slice = slices.lookup(rows);
+    auto bufferType = cast<MemRefType>(slice.buffer.getType());
+    int64_t elementBytes = bufferType.getElementTypeBitWidth() / 8;
+    auto metadata =
+        memref::ExtractStridedMetadataOp::create(b, loc, slice.buffer);
+    Value base =
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, slice.buffer);
+    Value numRows = slice.sizes[slice.keptDims[0]];
+    Value rowBytes = arith::MulIOp::create(
+        b, loc, slice.sizes[slice.keptDims[1]], index(elementBytes));
+    Value linesPerRow =
+        arith::CeilDivUIOp::create(b, loc, rowBytes, index(kLineBytes));
+    Value lines = arith::MulIOp::create(b, loc, numRows, linesPerRow);
+    auto loop =
+        scf::ForOp::create(b, loc, prefetcher, lines, index(prefetchers));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value line = loop.getInductionVar();
+    Value row = arith::DivUIOp::create(b, loc, line, linesPerRow);
+    Value lineInRow = arith::RemUIOp::create(b, loc, line, linesPerRow);
+    // Element offset of the row's first element, then the line's bytes.
+    Value element = metadata.getOffset();
+    for (auto [dim, offset] : llvm::enumerate(slice.offsets)) {
+      Value coordinate = static_cast<int64_t>(dim) == slice.keptDims[0]
+                             ? add(offset, row)
+                             : offset;
+      element = add(element, arith::MulIOp::create(b, loc, coordinate,
+                                                   metadata.getStrides()[dim]));
+    }
+    Value address = add(
+        base, add(arith::MulIOp::create(b, loc, element, index(elementBytes)),
+                  arith::MulIOp::create(b, loc, lineInRow, index(kLineBytes))));
+    Value pointer =
+        LLVM::IntToPtrOp::create(b, loc, pointerType,
+                                 ValueRange{arith::IndexCastUIOp::create(
+                                     b, loc, b.getI64Type(), address)});
+    NVVM::PrefetchOp::create(b, loc,
+                             NVVM::PrefetchCacheLevelAttr::get(
+                                 b.getContext(), NVVM::PrefetchCacheLevel::L2),
+                             /*evictPriority=*/nullptr, pointer,
+                             /*predicate=*/Value());
   }
 }
 

@@ -281,6 +281,16 @@ struct LowerProbsTile : OpRewritePattern<ProbsTileOp> {
   }
 };
 
+/// A cache hint has nothing to do on the CPU path.
+struct DropPrefetchTile : OpRewritePattern<PrefetchTileOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(PrefetchTileOp op,
+                                PatternRewriter &rewriter) const override {
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 struct ConvertNSATileToLinalgPass
     : nsa::impl::ConvertNSATileToLinalgBase<ConvertNSATileToLinalgPass> {
   void runOnOperation() override {
@@ -314,6 +324,5 @@ struct ConvertNSATileToLinalgPass
 
 void mlir::nsa::populateNSATileToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<LowerInitTileState, LowerAttendTile, LowerFinalizeTile,
-               LowerProbsTile>(
-      patterns.getContext());
+               LowerProbsTile, DropPrefetchTile>(patterns.getContext());
 }

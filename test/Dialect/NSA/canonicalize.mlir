@@ -46,3 +46,14 @@ func.func @no_group(%q: tensor<?x?x2x64xbf16>, %kc: tensor<?x?x2x64xbf16>,
   %i = nsa.select %p {config = #nsa.config<>} : tensor<?x?x2x?xf32> -> tensor<?x?x2x16xi32>
   return %i : tensor<?x?x2x16xi32>
 }
+
+// -----
+
+// nsa.prefetch_tile has no results but is not dead: it declares no memory
+// effects, so canonicalization keeps it for the lowering.
+// CHECK-LABEL: func @prefetch_kept
+// CHECK: nsa.prefetch_tile
+func.func @prefetch_kept(%k: tensor<?x64xbf16>, %v: tensor<?x32xbf16>) {
+  nsa.prefetch_tile %k, %v : tensor<?x64xbf16>, tensor<?x32xbf16>
+  return
+}

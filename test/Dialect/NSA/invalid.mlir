@@ -4,7 +4,7 @@
 // attribute first, then the shape checks shared by all ops (through
 // nsa.window), then the op-specific ones; at the end the tile level:
 // #nsa.target and the tile ops (init_tile_state, attend_tile,
-// finalize_tile), including result types that differ from the inferred ones.
+// finalize_tile, prefetch_tile), including result types that differ from the inferred ones.
 
 func.func @f(%q: tensor<1x16x4x16xf32>, %k: tensor<1x16x2x16xf32>, %v: tensor<1x16x2x16xf32>) {
   // expected-error @+1 {{cmp_block (0) must be >= 1}}
@@ -415,6 +415,11 @@ module attributes {nsa.target = #nsa.target<num_stages = 0>} {}
 
 // -----
 
+// expected-error @+1 {{prefetch_blocks (-1) must be >= 0}}
+module attributes {nsa.target = #nsa.target<prefetch_blocks = -1>} {}
+
+// -----
+
 // The bound depends on the chip: the H100 default fits sm_90a, not sm_86.
 // expected-error @+1 {{shared_memory (232448) must be in [1, 101376] on sm_86}}
 module attributes {nsa.target = #nsa.target<chip = "sm_86">} {}
@@ -678,5 +683,29 @@ func.func @f(%q: tensor<1x?x4x16xf32>, %kc: tensor<1x5x2x16xf32>, %l: tensor<1x?
   // expected-error @+1 {{'nsa.compressed_probs' op probs H (4) does not match compressed_key H (2)}}
   %p = nsa.compressed_probs %q, %kc, %l group_sum {config = #nsa.config<>}
       : tensor<1x?x4x16xf32>, tensor<1x5x2x16xf32>, tensor<1x?x4xf32> -> tensor<1x?x4x5xf32>
+  return
+}
+
+// -----
+
+func.func @f(%k: tensor<8x64xbf16>, %v: tensor<4x32xbf16>) {
+  // expected-error @+1 {{'nsa.prefetch_tile' op value N (4) does not match key N (8)}}
+  nsa.prefetch_tile %k, %v : tensor<8x64xbf16>, tensor<4x32xbf16>
+  return
+}
+
+// -----
+
+func.func @f(%k: tensor<8x64xbf16>, %v: tensor<8x32xf16>) {
+  // expected-error @+1 {{'nsa.prefetch_tile' op value element type 'f16' differs from key element type 'bf16'}}
+  nsa.prefetch_tile %k, %v : tensor<8x64xbf16>, tensor<8x32xf16>
+  return
+}
+
+// -----
+
+func.func @f(%k: tensor<8x1x64xbf16>, %v: tensor<8x32xbf16>) {
+  // expected-error @+1 {{'nsa.prefetch_tile' op key must be a rank-2 tensor [N, Dk], got 'tensor<8x1x64xbf16>'}}
+  nsa.prefetch_tile %k, %v : tensor<8x1x64xbf16>, tensor<8x32xbf16>
   return
 }

@@ -140,3 +140,13 @@ func.func @probs_tile_group_sum(%q: tensor<64x16x64xbf16>, %k: tensor<?x64xbf16>
       : tensor<64x16x64xbf16>, tensor<?x64xbf16>, tensor<64x16xf32> -> tensor<64x1x?xf32>
   return %p : tensor<64x1x?xf32>
 }
+
+// A prefetch hint for the rows of a KV tile of dynamic length.
+// CHECK-LABEL: func @prefetch
+// CHECK: nsa.prefetch_tile %{{.*}}, %{{.*}} : tensor<?x64xbf16>, tensor<?x32xbf16>
+// GENERIC-LABEL: sym_name = "prefetch"
+// GENERIC: "nsa.prefetch_tile"(%{{.*}}, %{{.*}}) : (tensor<?x64xbf16>, tensor<?x32xbf16>) -> ()
+func.func @prefetch(%k: tensor<?x64xbf16>, %v: tensor<?x32xbf16>) {
+  nsa.prefetch_tile %k, %v : tensor<?x64xbf16>, tensor<?x32xbf16>
+  return
+}

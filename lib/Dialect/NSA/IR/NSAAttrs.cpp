@@ -112,7 +112,8 @@ TargetAttr::verifyChip(function_ref<InFlightDiagnostic()> emitError,
 LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  StringRef chip, int64_t blockQ,
                                  int64_t blockKV, int64_t numWarps,
-                                 int64_t numStages, int64_t sharedMemory) {
+                                 int64_t numStages, int64_t sharedMemory,
+                                 int64_t prefetchBlocks) {
   if (failed(verifyChip(emitError, chip)))
     return failure();
   int64_t maxShared = maxSharedMemory(chip);
@@ -128,6 +129,9 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (sharedMemory < 1 || sharedMemory > maxShared)
     return emitError() << "shared_memory (" << sharedMemory
                        << ") must be in [1, " << maxShared << "] on " << chip;
+  if (prefetchBlocks < 0)
+    return emitError() << "prefetch_blocks (" << prefetchBlocks
+                       << ") must be >= 0";
   return success();
 }
 

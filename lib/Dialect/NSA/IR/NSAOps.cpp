@@ -320,6 +320,12 @@ LogicalResult AttendTileOp::verify() {
       .tensor("acc", getAcc(), {"R", "G", "Dv"}, ElementKind::F32);
 }
 
+LogicalResult PrefetchTileOp::verify() {
+  return ShapeVerifier(*this)
+      .tensor("key", getKey(), {"N", "Dk"}, ElementKind::Activation)
+      .tensor("value", getValue(), {"N", "Dv"}, ElementKind::Activation);
+}
+
 LogicalResult ProbsTileOp::inferReturnTypes(
     MLIRContext *context, std::optional<Location> loc, ValueRange operands,
     DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,

@@ -291,45 +291,105 @@ private:
     llvm_unreachable("unknown KV list");
   }
 
+  /// Tokens [start, end) of selected block `block` (i32) that the tile's
+  /// query position sees: the block, clipped causally and to the sequence.
+  std::pair<Value, Value> selectedBlockTokens(OpBuilder &builder, Location loc,
+                                              const TileContext &ctx,
+                                              Value block) {
+    IndexBuilder ib{builder, loc};
+    int64_t slcBlock = branch.config.getSlcBlock();
+    Value blockIndex =
+        arith::IndexCastOp::create(builder, loc, builder.getIndexType(), block);
+    Value start = ib.apply(ib.d(0) * slcBlock, ValueRange{blockIndex});
+    Value end = ib.min({ib.d(0) + slcBlock, ib.s(0), ib.s(1) + 1},
+                       ValueRange{start}, ValueRange{seqLen, ctx.t0});
+    return {start, end};
+  }
+
+  /// Runs `body` with the block index (i32) of slot `slot` if it selects
+  /// one (the index is not -1); yields `passThrough` otherwise.
+  scf::IfOp ifSelected(OpBuilder &builder, Location loc, const TileContext &ctx,
+                       Value slot, ValueRange passThrough,
+                       function_ref<void(OpBuilder &, Location, Value)> body) {
+    Value block = tensor::ExtractOp::create(
+        builder, loc, branch.indices,
+        ValueRange{ctx.batch, ctx.t0, ctx.kvHead, slot});
+    Value zero = arith::ConstantIntOp::create(builder, loc, 0, 32);
+    Value isSelected = arith::CmpIOp::create(
+        builder, loc, arith::CmpIPredicate::sge, block, zero);
+    auto yieldPassThrough = [&](OpBuilder &elseBuilder, Location loc) {
+      scf::YieldOp::create(elseBuilder, loc, passThrough);
+    };
+    // Without results the else branch would be empty: leave it out.
+    return scf::IfOp::create(
+        builder, loc, isSelected,
+        [&](OpBuilder &thenBuilder, Location loc) {
+          body(thenBuilder, loc, block);
+        },
+        passThrough.empty()
+            ? function_ref<void(OpBuilder &, Location)>()
+            : function_ref<void(OpBuilder &, Location)>(yieldPassThrough));
+  }
+
+  /// The rows of the block `prefetchBlocks` slots after `slot`, if there is
+  /// one: the selected indices are data, so the KV pipeline of the current
+  /// block cannot stage them early, but their loads can start early.
+  void emitSelectedPrefetch(OpBuilder &builder, Location loc,
+                            const TileContext &ctx, Value slot) {
+    int64_t ahead = target.getPrefetchBlocks();
+    if (ahead == 0)
+      return;
+    IndexBuilder ib{builder, loc};
+    Value aheadSlot = ib.apply(ib.d(0) + ahead, ValueRange{slot});
+    Value inRange =
+        arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::ult,
+                              aheadSlot, ib.constant(branch.config.getTopN()));
+    scf::IfOp::create(
+        builder, loc, inRange, [&](OpBuilder &inBuilder, Location loc) {
+          ifSelected(
+              inBuilder, loc, ctx, aheadSlot, ValueRange{},
+              [&](OpBuilder &thenBuilder, Location loc, Value block) {
+                auto [start, end] =
+                    selectedBlockTokens(thenBuilder, loc, ctx, block);
+                IndexBuilder tib{thenBuilder, loc};
+                Value len =
+                    tib.apply(tib.d(0) - tib.d(1), ValueRange{end, start});
+                Value keyRows =
+                    extractTile(thenBuilder, loc, branch.key, ctx.batch, start,
+                                len, ctx.kvHead, 1,
+                                /*dropHead=*/true);
+                Value valueRows =
+                    extractTile(thenBuilder, loc, branch.value, ctx.batch,
+                                start, len, ctx.kvHead, 1, /*dropHead=*/true);
+                PrefetchTileOp::create(thenBuilder, loc, keyRows, valueRows);
+                scf::YieldOp::create(thenBuilder, loc);
+              });
+          scf::YieldOp::create(inBuilder, loc);
+        });
+  }
+
   /// For each of the n selected block indices of (b, t, kvHead): the block's
   /// tokens up to t, skipping -1 entries.
   SmallVector<Value> emitSelectedBlocks(const TileContext &ctx,
                                         ValueRange state) {
     Location loc = branch.op->getLoc();
     IndexBuilder ib{b, loc};
-    int64_t slcBlock = branch.config.getSlcBlock();
     int64_t topN = branch.config.getTopN();
     auto loop = scf::ForOp::create(
         b, loc, ib.constant(0), ib.constant(topN), ib.constant(1), state,
         [&](OpBuilder &nested, Location loc, Value slot, ValueRange slotState) {
-          Value block = tensor::ExtractOp::create(
-              nested, loc, branch.indices,
-              ValueRange{ctx.batch, ctx.t0, ctx.kvHead, slot});
-          Value zero = arith::ConstantIntOp::create(nested, loc, 0, 32);
-          Value isSelected = arith::CmpIOp::create(
-              nested, loc, arith::CmpIPredicate::sge, block, zero);
-          auto ifOp = scf::IfOp::create(
-              nested, loc, isSelected,
-              [&](OpBuilder &thenBuilder, Location loc) {
-                IndexBuilder tib{thenBuilder, loc};
-                Value blockIndex = arith::IndexCastOp::create(
-                    thenBuilder, loc, thenBuilder.getIndexType(), block);
-                Value start =
-                    tib.apply(tib.d(0) * slcBlock, ValueRange{blockIndex});
-                // Causal and in-bounds: tokens up to the query position.
-                Value end = tib.min({tib.d(0) + slcBlock, tib.s(0),
-                                     tib.s(1) + 1},
-                                    ValueRange{start},
-                                    ValueRange{seqLen, ctx.t0});
+          emitSelectedPrefetch(nested, loc, ctx, slot);
+          auto ifOp = ifSelected(
+              nested, loc, ctx, slot, slotState,
+              [&](OpBuilder &thenBuilder, Location loc, Value block) {
+                auto [start, end] =
+                    selectedBlockTokens(thenBuilder, loc, ctx, block);
                 OpBuilder::InsertionGuard guard(b);
                 b.setInsertionPoint(thenBuilder.getInsertionBlock(),
                                     thenBuilder.getInsertionPoint());
                 SmallVector<Value> blockState =
                     emitRange(ctx, start, end, slotState);
                 scf::YieldOp::create(b, loc, blockState);
-              },
-              [&](OpBuilder &elseBuilder, Location loc) {
-                scf::YieldOp::create(elseBuilder, loc, slotState);
               });
           scf::YieldOp::create(nested, loc, ifOp.getResults());
         });

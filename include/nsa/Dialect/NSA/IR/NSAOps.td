@@ -431,4 +431,30 @@ def NSA_FinalizeTileOp : NSA_TileOp<"finalize_tile",
   }];
 }
 
+def NSA_PrefetchTileOp : NSA_Op<"prefetch_tile"> {
+  let summary = "hints that a key and value tile will be attended soon";
+  let description = [{
+    No effect on any result: it tells the lowering that an `nsa.attend_tile`
+    of the tile loop will read these rows shortly, so their first loads
+    need not wait on DRAM. `nsa-tile` issues it for the selected branch,
+    `prefetch_blocks` (`#nsa.target`) selected blocks ahead of the block
+    being attended, whose rows are data-dependent and so cannot be staged
+    by the software pipeline of the block before. The GPU lowering brings
+    the rows' cache lines into L2; the CPU lowering drops it.
+
+    `key: [N, Dk], value: [N, Dv]`, both slices of the tile loop's
+    captured KV tensors. It declares no memory effects on purpose, so that
+    it is kept until a lowering consumes it.
+
+    ```mlir
+    nsa.prefetch_tile %key, %value : tensor<?x128xbf16>, tensor<?x128xbf16>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$key, AnyRankedTensor:$value);
+  let assemblyFormat = [{
+    $key `,` $value attr-dict `:` type($key) `,` type($value)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // NSA_DIALECT_NSAOPS_TD
