@@ -137,8 +137,9 @@ func.func @window_wide_head(%q: tensor<?x?x8x144xbf16>, %k: tensor<?x?x2x144xbf1
 // CHECK:         %[[ITERATION:.*]] = arith.divui %[[ITEM]], %c1
 // CHECK:         arith.remui %[[ITERATION]], %[[POSITIONS]]
 // CHECK:         scf.for
-// The next slot's block (nsa.prefetch_tile): the warp's lanes split the
-// 128-byte lines of its key rows, then of its value rows, into L2.
+// The next slot's block (nsa.prefetch_tile, prefetch_blocks = 1): the
+// warp's lanes split the 128-byte lines of its key rows, then of its value
+// rows, into L2.
 // CHECK:           memref.load %{{.*}} : memref<?x?x2x4xi32>
 // CHECK:           memref.extract_strided_metadata %{{.*}} : memref<?x?x2x48xf16>
 // CHECK:           memref.extract_aligned_pointer_as_index %{{.*}} : memref<?x?x2x48xf16>
@@ -167,7 +168,8 @@ func.func @window_wide_head(%q: tensor<?x?x8x144xbf16>, %k: tensor<?x?x2x144xbf1
 // NOMMA-NOT:   nvvm.mma.sync
 module {
 func.func @selected_f16(%q: tensor<?x?x4x48xf16>, %k: tensor<?x?x2x48xf16>, %v: tensor<?x?x2x16xf16>,
-                        %idx: tensor<?x?x2x4xi32>) -> (tensor<?x?x4x16xf16>, tensor<?x?x4xf32>) {
+                        %idx: tensor<?x?x2x4xi32>) -> (tensor<?x?x4x16xf16>, tensor<?x?x4xf32>)
+    attributes {nsa.target = #nsa.target<prefetch_blocks = 1>} {
   %o, %l = nsa.selected_attention %q, %k, %v, %idx {config = #nsa.config<top_n = 4>}
       : tensor<?x?x4x48xf16>, tensor<?x?x2x48xf16>, tensor<?x?x2x16xf16>, tensor<?x?x2x4xi32>
       -> tensor<?x?x4x16xf16>, tensor<?x?x4xf32>

@@ -127,26 +127,9 @@ func.func @window(%q: tensor<2x100x8x64xf32>, %k: tensor<2x100x2x64xf32>, %v: te
 // CHECK: %[[M:[a-z0-9_]+]], %[[S:[a-z0-9_]+]], %[[A:[a-z0-9_]+]] = nsa.init_tile_state %[[QT]] value_dim = 32 : tensor<1x1x64xf32>
 // The top_n = 16 slots of the position's KV head.
 // CHECK: %[[ST:[a-z0-9_]+]]:3 = scf.for %[[SLOT:[a-z0-9_]+]] = %c0{{(_[0-9]+)?}} to %c16 step %c1{{(_[0-9]+)?}} iter_args(%[[M0:[a-z0-9_]+]] = %[[M]], %[[S0:[a-z0-9_]+]] = %[[S]], %[[A0:[a-z0-9_]+]] = %[[A]]) -> (tensor<1x1xf32>, tensor<1x1xf32>, tensor<1x1x32xf32>) {
-// First the rows of the block one slot ahead, if that slot selects one, are
-// prefetched: the same tokens its own iteration will attend.
-// CHECK-NEXT: %[[AHEAD:[a-z0-9_]+]] = affine.apply #[[$PLUS1]](%[[SLOT]])
-// CHECK-NEXT: %[[N16:[a-z0-9_]+]] = arith.constant 16 : index
-// CHECK-NEXT: %[[INRANGE:[a-z0-9_]+]] = arith.cmpi ult, %[[AHEAD]], %[[N16]] : index
-// CHECK-NEXT: scf.if %[[INRANGE]] {
-// CHECK-NEXT: %[[NJ:[a-z0-9_]+]] = tensor.extract %[[IDX]][%[[BI]], %[[T0]], %[[H]], %[[AHEAD]]] : tensor<2x100x2x16xi32>
-// CHECK-NEXT: arith.constant 0 : i32
-// CHECK-NEXT: %[[NSEL:[a-z0-9_]+]] = arith.cmpi sge, %[[NJ]], %{{.*}} : i32
-// CHECK-NEXT: scf.if %[[NSEL]] {
-// CHECK-NEXT: %[[NJI:[a-z0-9_]+]] = arith.index_cast %[[NJ]] : i32 to index
-// CHECK-NEXT: %[[NSTART:[a-z0-9_]+]] = affine.apply #[[$MUL64]](%[[NJI]])
-// CHECK-NEXT: %[[NEND:[a-z0-9_]+]] = affine.min #[[$SLCEND]](%[[NSTART]])[%[[T]], %[[T0]]]
-// CHECK-NEXT: %[[NLEN:[a-z0-9_]+]] = affine.apply #[[$DIFF]](%[[NEND]], %[[NSTART]])
-// CHECK-NEXT: %[[NK:[a-z0-9_]+]] = tensor.extract_slice %[[K]][%[[BI]], %[[NSTART]], %[[H]], 0] [1, %[[NLEN]], 1, 64] [1, 1, 1, 1] : tensor<2x100x2x64xf32> to tensor<?x64xf32>
-// CHECK-NEXT: %[[NV:[a-z0-9_]+]] = tensor.extract_slice %[[V]][%[[BI]], %[[NSTART]], %[[H]], 0] [1, %[[NLEN]], 1, 32] [1, 1, 1, 1] : tensor<2x100x2x32xf32> to tensor<?x32xf32>
-// CHECK-NEXT: nsa.prefetch_tile %[[NK]], %[[NV]] : tensor<?x64xf32>, tensor<?x32xf32>
-// CHECK-NEXT: }
-// CHECK-NEXT: }
-// CHECK-NEXT: %[[J:[a-z0-9_]+]] = tensor.extract %[[IDX]][%[[BI]], %[[T0]], %[[H]], %[[SLOT]]] : tensor<2x100x2x16xi32>
+// Nothing is prefetched by default (prefetch_blocks = 0).
+// CHECK-NOT: nsa.prefetch_tile
+// CHECK: %[[J:[a-z0-9_]+]] = tensor.extract %[[IDX]][%[[BI]], %[[T0]], %[[H]], %[[SLOT]]] : tensor<2x100x2x16xi32>
 // CHECK: %[[ZERO:[a-z0-9_]+]] = arith.constant 0 : i32
 // CHECK: %[[ISSEL:[a-z0-9_]+]] = arith.cmpi sge, %[[J]], %[[ZERO]] : i32
 // CHECK: %[[IF:[a-z0-9_]+]]:3 = scf.if %[[ISSEL]] -> (tensor<1x1xf32>, tensor<1x1xf32>, tensor<1x1x32xf32>) {
@@ -181,27 +164,54 @@ func.func @selected(%q: tensor<2x100x8x64xf32>, %k: tensor<2x100x2x64xf32>, %v: 
   return %o, %l : tensor<2x100x8x32xf32>, tensor<2x100x8xf32>
 }
 
-// prefetch_blocks = 2 looks two slots ahead; 0 issues no prefetch.
-// CHECK-LABEL: func @selected_prefetch_two
-// CHECK: scf.for %[[SLOT2:[a-z0-9_]+]] = %c0{{(_[0-9]+)?}} to %c16
-// CHECK-NEXT: affine.apply #[[$PLUS2]](%[[SLOT2]])
-// CHECK: nsa.prefetch_tile
-// CHECK-LABEL: func @selected_no_prefetch
-// CHECK-NOT: nsa.prefetch_tile
+// prefetch_blocks = 1: each slot first prefetches the rows of the block one
+// slot ahead, if that slot selects one: the same tokens its own iteration
+// will attend.
+// CHECK-LABEL: func @selected_prefetch
+// CHECK-SAME: (%[[Q:[a-z0-9_]+]]: tensor<2x100x8x64xf32>, %[[K:[a-z0-9_]+]]: tensor<2x100x2x64xf32>, %[[V:[a-z0-9_]+]]: tensor<2x100x2x32xf32>, %[[IDX:[a-z0-9_]+]]: tensor<2x100x2x16xi32>)
+// CHECK: %[[T:[a-z0-9_]+]] = tensor.dim %[[Q]], %c1
+// CHECK: scf.forall (%[[BI:[a-z0-9_]+]], %[[TI:[a-z0-9_]+]], %[[HQ:[a-z0-9_]+]])
+// CHECK: %[[T0:[a-z0-9_]+]] = affine.apply #[[$ID]](%[[TI]])
+// CHECK: %[[H:[a-z0-9_]+]] = affine.apply #[[$KVHEAD4]](%[[HQ]])
+// CHECK: scf.for %[[SLOT:[a-z0-9_]+]] = %c0{{(_[0-9]+)?}} to %c16
+// CHECK-NEXT: %[[AHEAD:[a-z0-9_]+]] = affine.apply #[[$PLUS1]](%[[SLOT]])
+// CHECK-NEXT: %[[N16:[a-z0-9_]+]] = arith.constant 16 : index
+// CHECK-NEXT: %[[INRANGE:[a-z0-9_]+]] = arith.cmpi ult, %[[AHEAD]], %[[N16]] : index
+// CHECK-NEXT: scf.if %[[INRANGE]] {
+// CHECK-NEXT: %[[NJ:[a-z0-9_]+]] = tensor.extract %[[IDX]][%[[BI]], %[[T0]], %[[H]], %[[AHEAD]]] : tensor<2x100x2x16xi32>
+// CHECK-NEXT: arith.constant 0 : i32
+// CHECK-NEXT: %[[NSEL:[a-z0-9_]+]] = arith.cmpi sge, %[[NJ]], %{{.*}} : i32
+// CHECK-NEXT: scf.if %[[NSEL]] {
+// CHECK-NEXT: %[[NJI:[a-z0-9_]+]] = arith.index_cast %[[NJ]] : i32 to index
+// CHECK-NEXT: %[[NSTART:[a-z0-9_]+]] = affine.apply #[[$MUL64]](%[[NJI]])
+// CHECK-NEXT: %[[NEND:[a-z0-9_]+]] = affine.min #[[$SLCEND]](%[[NSTART]])[%[[T]], %[[T0]]]
+// CHECK-NEXT: %[[NLEN:[a-z0-9_]+]] = affine.apply #[[$DIFF]](%[[NEND]], %[[NSTART]])
+// CHECK-NEXT: %[[NK:[a-z0-9_]+]] = tensor.extract_slice %[[K]][%[[BI]], %[[NSTART]], %[[H]], 0] [1, %[[NLEN]], 1, 64] [1, 1, 1, 1] : tensor<2x100x2x64xf32> to tensor<?x64xf32>
+// CHECK-NEXT: %[[NV:[a-z0-9_]+]] = tensor.extract_slice %[[V]][%[[BI]], %[[NSTART]], %[[H]], 0] [1, %[[NLEN]], 1, 32] [1, 1, 1, 1] : tensor<2x100x2x32xf32> to tensor<?x32xf32>
+// CHECK-NEXT: nsa.prefetch_tile %[[NK]], %[[NV]] : tensor<?x64xf32>, tensor<?x32xf32>
+// CHECK-NEXT: }
+// CHECK-NEXT: }
+// CHECK-NEXT: tensor.extract %[[IDX]][%[[BI]], %[[T0]], %[[H]], %[[SLOT]]] : tensor<2x100x2x16xi32>
 // CHECK: nsa.attend_tile
 // CHECK-NOT: nsa.prefetch_tile
 // CHECK: } {nsa.gqa_group_size = 4 : i64}
-func.func @selected_prefetch_two(%q: tensor<2x100x8x64xf32>, %k: tensor<2x100x2x64xf32>, %v: tensor<2x100x2x32xf32>,
+func.func @selected_prefetch(%q: tensor<2x100x8x64xf32>, %k: tensor<2x100x2x64xf32>, %v: tensor<2x100x2x32xf32>,
                     %idx: tensor<2x100x2x16xi32>) -> (tensor<2x100x8x32xf32>, tensor<2x100x8xf32>)
-    attributes {nsa.target = #nsa.target<prefetch_blocks = 2>} {
+    attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 32, prefetch_blocks = 1>} {
   %o, %l = nsa.selected_attention %q, %k, %v, %idx {config = #nsa.config<>}
       : tensor<2x100x8x64xf32>, tensor<2x100x2x64xf32>, tensor<2x100x2x32xf32>, tensor<2x100x2x16xi32>
       -> tensor<2x100x8x32xf32>, tensor<2x100x8xf32>
   return %o, %l : tensor<2x100x8x32xf32>, tensor<2x100x8xf32>
 }
-func.func @selected_no_prefetch(%q: tensor<2x100x8x64xf32>, %k: tensor<2x100x2x64xf32>, %v: tensor<2x100x2x32xf32>,
+
+// prefetch_blocks = 2 looks two slots ahead.
+// CHECK-LABEL: func @selected_prefetch_two
+// CHECK: scf.for %[[SLOT2:[a-z0-9_]+]] = %c0{{(_[0-9]+)?}} to %c16
+// CHECK-NEXT: affine.apply #[[$PLUS2]](%[[SLOT2]])
+// CHECK: nsa.prefetch_tile
+func.func @selected_prefetch_two(%q: tensor<2x100x8x64xf32>, %k: tensor<2x100x2x64xf32>, %v: tensor<2x100x2x32xf32>,
                     %idx: tensor<2x100x2x16xi32>) -> (tensor<2x100x8x32xf32>, tensor<2x100x8xf32>)
-    attributes {nsa.target = #nsa.target<prefetch_blocks = 0>} {
+    attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 32, prefetch_blocks = 2>} {
   %o, %l = nsa.selected_attention %q, %k, %v, %idx {config = #nsa.config<>}
       : tensor<2x100x8x64xf32>, tensor<2x100x2x64xf32>, tensor<2x100x2x32xf32>, tensor<2x100x2x16xi32>
       -> tensor<2x100x8x32xf32>, tensor<2x100x8xf32>

@@ -104,7 +104,7 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     | `num_warps` | 4 | warps per CTA |
     | `num_stages` | 2 | software-pipelining depth of KV loads |
     | `shared_memory` | 232448 | bytes of shared memory per CTA (227 KiB on sm_90) |
-    | `prefetch_blocks` | 1 | selected blocks whose rows are prefetched ahead of the one attended (0: none) |
+    | `prefetch_blocks` | 0 | selected blocks whose rows are prefetched into L2 ahead of the one attended (0: none; measured slower at prefill, see docs/performance.md) |
 
     The selected branch always tiles one query position (its block list is
     per position); with GQA fusion its tile is the G heads of that position.
@@ -120,14 +120,14 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     DefaultValuedParameter<"int64_t", "4", "warps per CTA">:$num_warps,
     DefaultValuedParameter<"int64_t", "2", "pipelining stages">:$num_stages,
     DefaultValuedParameter<"int64_t", "232448", "shared memory bytes per CTA">:$shared_memory,
-    DefaultValuedParameter<"int64_t", "1", "selected blocks prefetched ahead">:$prefetch_blocks
+    DefaultValuedParameter<"int64_t", "0", "selected blocks prefetched ahead">:$prefetch_blocks
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let builders = [
     // The H100 target: the parameter defaults above.
     AttrBuilder<(ins), [{
-      return $_get($_ctxt, "sm_90a", 64, 64, 4, 2, 232448, 1);
+      return $_get($_ctxt, "sm_90a", 64, 64, 4, 2, 232448, 0);
     }]>
   ];
   let extraClassDeclaration = [{

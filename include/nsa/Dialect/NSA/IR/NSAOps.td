@@ -436,11 +436,14 @@ def NSA_PrefetchTileOp : NSA_Op<"prefetch_tile"> {
   let description = [{
     No effect on any result: it tells the lowering that an `nsa.attend_tile`
     of the tile loop will read these rows shortly, so their first loads
-    need not wait on DRAM. `nsa-tile` issues it for the selected branch,
-    `prefetch_blocks` (`#nsa.target`) selected blocks ahead of the block
-    being attended, whose rows are data-dependent and so cannot be staged
-    by the software pipeline of the block before. The GPU lowering brings
-    the rows' cache lines into L2; the CPU lowering drops it.
+    need not wait on DRAM. With `prefetch_blocks = k > 0` (`#nsa.target`;
+    off by default) `nsa-tile` issues it for the selected branch, k
+    selected blocks ahead of the block being attended, whose rows are
+    data-dependent and so cannot be staged by the software pipeline of the
+    block before. The GPU lowering brings the rows' cache lines into L2;
+    the CPU lowering drops it. (At prefill the selected kernel's blocks
+    mostly hit L2 already and the extra L2 requests made it slower, so it
+    is off by default.)
 
     `key: [N, Dk], value: [N, Dv]`, both slices of the tile loop's
     captured KV tensors. It declares no memory effects on purpose, so that
