@@ -12,7 +12,8 @@
 
 // Window, bf16, G = 4, Dk = 32, Dv = 16, 16 positions per tile: 64 rows =
 // 4 slabs per tile, one CTA of 4 warps, sharing 64 keys x ((32 + 8) +
-// (16 + 8)) x 2 bytes of shared memory = 8192 (CTA-shared tiles take 64-key chunks).
+// (16 + 8)) x 2 bytes of shared memory = 8192 (CTA-shared tiles take 64-key
+// chunks), with num_stages = 1: one K and one V tile, each reloaded in place.
 // CHECK-LABEL: func.func @window_bf16
 // CHECK:       %[[ITEMS:.*]] = arith.muli %{{.*}}, %c4{{.*}} : index
 // CHECK:       %[[BLOCKS:.*]] = arith.ceildivui %[[ITEMS]], %c4{{.*}} : index
@@ -87,8 +88,64 @@
 // NOMMA-NOT:   dynamic_shared_memory_size
 // NOMMA:       gpu.launch
 // NOMMA-NOT:   nvvm.mma.sync
-module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64>} {
+module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, num_stages = 1>} {
 func.func @window_bf16(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v: tensor<?x?x2x16xbf16>)
+    -> (tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>) {
+  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
+      : tensor<?x?x8x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x2x16xbf16>
+      -> tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
+  return %o, %l : tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
+}
+}
+
+// -----
+
+// The same kernel with num_stages = 2 (the default): a ring of two stages
+// of K and V tiles, 2 x 8192 bytes. Prologue: chunk 0 into stage 0, one
+// cp.async group for its keys and values. Chunk c: after a barrier (every
+// thread is done with stage c - 1), chunk c + 1 loads into stage
+// (c + 1) mod 2, then chunk c's group is waited for (one group left
+// pending), a barrier, and both products run with no copies or waits in
+// between.
+// CHECK-LABEL: func.func @window_bf16_ring
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c16384_i32
+// CHECK:         %[[SMEM:.*]] = gpu.dynamic_shared_memory
+// CHECK:         scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
+// CHECK:           gpu.barrier
+// CHECK:           scf.if
+// CHECK:             memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x40xbf16, #gpu.address_space<workgroup>>
+// CHECK:             nvgpu.device_async_copy
+// CHECK:             memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x24xbf16, #gpu.address_space<workgroup>>
+// CHECK:             nvgpu.device_async_copy
+// CHECK:           nvvm.cp.async.commit.group
+// CHECK-NOT:       nvvm.cp.async.commit.group
+// CHECK:           scf.for %[[CHUNK:.*]] = %{{.*}} step %c64{{.*}} iter_args
+// CHECK:             %[[INDEX:.*]] = arith.divui %[[CHUNK]], %c64
+// CHECK:             gpu.barrier
+// CHECK:             %[[NEXTSTAGE:.*]] = arith.remui %{{.*}}, %c2
+// CHECK:             scf.if
+// CHECK:               arith.muli %[[NEXTSTAGE]], %c8192
+// CHECK:               nvgpu.device_async_copy
+// CHECK:             nvvm.cp.async.commit.group
+// CHECK-NEXT:        nvvm.cp.async.wait.group 1
+// CHECK-NEXT:        gpu.barrier
+// CHECK:             %[[STAGE:.*]] = arith.remui %[[INDEX]], %c2
+// CHECK:             arith.muli %[[STAGE]], %c8192
+// CHECK:             %[[KT:.*]] = memref.view %[[SMEM]]{{.*}} to memref<64x40xbf16, #gpu.address_space<workgroup>>
+// CHECK:             %[[VT:.*]] = memref.view %[[SMEM]]{{.*}} to memref<64x24xbf16, #gpu.address_space<workgroup>>
+// CHECK:             scf.if %{{.*}} -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
+// CHECK-NOT:           nvvm.cp.async
+// CHECK-NOT:           gpu.barrier
+// CHECK:               nvgpu.ldmatrix %[[KT]]
+// CHECK-NOT:           nvvm.cp.async
+// CHECK-NOT:           gpu.barrier
+// CHECK:               nvgpu.ldmatrix %[[VT]]{{.*}}transpose = true
+// CHECK-NOT:           nvvm.cp.async
+// CHECK-NOT:           gpu.barrier
+// CHECK:               scf.yield
+// CHECK:           nvvm.cp.async.wait.group 0
+module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, num_stages = 2>} {
+func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v: tensor<?x?x2x16xbf16>)
     -> (tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>) {
   %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
       : tensor<?x?x8x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x2x16xbf16>
@@ -101,9 +158,9 @@ func.func @window_bf16(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v:
 
 // Head dims above 128 keep 32-key chunks even with CTA-shared tiles (the
 // score fragments of 64 keys would cost registers next to a wide
-// accumulator): 32 x ((144 + 8) + (144 + 8)) x 2 bytes = 19456.
+// accumulator): 2 stages x 32 x ((144 + 8) + (144 + 8)) x 2 bytes = 38912.
 // CHECK-LABEL: func.func @window_wide_head
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c19456_i32
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c38912_i32
 // CHECK:         memref.view {{.*}} to memref<32x152xbf16, #gpu.address_space<workgroup>>
 // CHECK:         gpu.barrier
 // CHECK:         scf.for {{.*}} step %c32{{.*}} iter_args
@@ -200,20 +257,28 @@ func.func @compressed_f32(%q: tensor<?x?x4x32xf32>, %kc: tensor<?x?x2x32xf32>, %
 
 // Compressed probabilities, bf16, G = 4, Dk = 32, 16 positions per tile:
 // the same slab kernel with a key tile only, shared by the CTA's 4 warps
-// (64 x 40 x 2 bytes),
-// S = Q Kc^T on mma.sync, p = exp2(s * scale * log2e - lse * log2e) for
-// visible blocks, stored per lane as f32 pairs straight into the output; no
-// state is carried across chunks.
+// in a ring of 2 stages (2 x 64 x 40 x 2 bytes: chunk c + 1 loads while
+// chunk c computes), S = Q Kc^T on mma.sync,
+// p = exp2(s * scale * log2e - lse * log2e) for visible blocks, stored per
+// lane as f32 pairs straight into the output; no state is carried across
+// chunks.
 // CHECK-LABEL: func.func @probs_bf16
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c5120_i32
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c10240_i32
 // CHECK:         memref.load %{{.*}} : memref<?x?x8xf32>
 // CHECK:         memref.load %{{.*}} : memref<?x?x8xf32>
+// CHECK:         gpu.barrier
+// CHECK:         nvgpu.device_async_copy
+// CHECK:         nvvm.cp.async.commit.group
+// Chunks past the CTA's last position (a causal suffix) skip the ring.
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c64{{.*}} {
+// CHECK:           scf.if %{{.*}} {
+// CHECK-NEXT:        gpu.barrier
+// CHECK:           nvgpu.device_async_copy
+// CHECK:           nvvm.cp.async.commit.group
+// CHECK-NEXT:      nvvm.cp.async.wait.group 1
+// CHECK-NEXT:      gpu.barrier
 // CHECK:           scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
-// CHECK:             gpu.barrier
-// CHECK:             nvgpu.device_async_copy
-// CHECK:             nvvm.cp.async.commit.group
-// CHECK:             nvvm.cp.async.wait.group 0
+// CHECK-NOT:         nvvm.cp.async
 // CHECK:             nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = false} : memref<64x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK:             nvvm.mma.sync
 // CHECK:             math.exp2
@@ -266,7 +331,7 @@ func.func @window_small_smem(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16
 // its two rows into the [B, T, H, Nc] output. The CUDA-core kernel runs a
 // warp per position and loops over the group's heads.
 // CHECK-LABEL: func.func @probs_group_sum_g4
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c5120_i32
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c10240_i32
 // CHECK:         nvvm.mma.sync
 // CHECK:         math.exp2
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c4_i32

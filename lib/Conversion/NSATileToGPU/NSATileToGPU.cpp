@@ -48,6 +48,8 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Transforms/RegionUtils.h"
 
+#include "llvm/ADT/ScopeExit.h"
+
 #include <limits>
 
 namespace mlir::nsa {
@@ -286,6 +288,28 @@ private:
   int64_t keyChunk = kPrivateKeyChunk;
   /// MMA n-tiles (8 keys) per chunk.
   int64_t keyTilesPerChunk() const { return keyChunk / 8; }
+  /// Chunk buffers in the shared-memory ring (`num_stages` of the target
+  /// for CTA-shared tiles). With one, a chunk's K and V tiles are reloaded
+  /// in place, each as soon as its product is done; with S >= 2, chunk
+  /// c + S - 1 loads into its own buffers while chunk c computes. Warp-
+  /// private tiles keep one: every buffer is per warp there, and more of
+  /// them cost occupancy (the selected kernel, see keyChunk).
+  int64_t stages = 1;
+  bool pipelinedRing() const { return stages > 1; }
+  /// Bytes of one stage's tiles (key, then value) and where the warp's (or
+  /// CTA's) stages start in dynamic shared memory.
+  int64_t stageBytes() const {
+    return keyChunk *
+           (headDim + kRowPad + (valueDim ? valueDim + kRowPad : 0)) *
+           (inputType.getIntOrFloatBitWidth() / 8);
+  }
+  Value sharedBytes, tileBase;
+  /// The key (or value) tile of ring stage `stage`.
+  Value stageTile(Value stage, bool isValue);
+  /// Ring pipeline: stages chunk `chunk` into ring stage `stage` (K and,
+  /// for attention, V, when `enabled`) as one cp.async group.
+  void stageRingChunk(Value stage, Value chunk, Value n, Value enabled,
+                      const SliceInfo &key, const SliceInfo *value);
   /// Keys of the chunk starting at key `chunk` of `count`: min(keyChunk,
   /// count - chunk).
   Value chunkKeys(Value count, Value chunk) {
@@ -419,15 +443,14 @@ bool TileLoopLowering::canUseTensorCores() {
   keyChunk = ctaSharedTiles && std::max(headDim, valueDim) <= kWideChunkMaxDim
                  ? kSharedKeyChunk
                  : kPrivateKeyChunk;
+  stages = ctaSharedTiles ? TargetAttr::lookup(forall).getNumStages() : 1;
   // Head dims too large for the warps' tiles in the target's shared memory
   // keep the CUDA-core kernel, which needs none.
   return sharedMemoryBytes() <= TargetAttr::lookup(forall).getSharedMemory();
 }
 
 int64_t TileLoopLowering::sharedMemoryBytes() const {
-  return (ctaSharedTiles ? 1 : numWarps) * keyChunk *
-         (headDim + kRowPad + (valueDim ? valueDim + kRowPad : 0)) *
-         (inputType.getIntOrFloatBitWidth() / 8);
+  return (ctaSharedTiles ? 1 : numWarps) * stages * stageBytes();
 }
 
 LogicalResult TileLoopLowering::run() {
@@ -1051,6 +1074,8 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                       MemRefLayoutAttrInterface(), workgroup));
   Value warpShift = arith::MulIOp::create(b, loc, warp, index(warpBytes));
+  sharedBytes = shared;
+  tileBase = warpShift;
   keyTile = memref::ViewOp::create(
       b, loc,
       MemRefType::get({keyChunk, headDim + kRowPad}, inputType,
@@ -1077,6 +1102,37 @@ void TileLoopLowering::syncTileUsers() {
   }
   NVVM::SyncWarpOp::create(
       b, loc, arith::ConstantIntOp::create(b, loc, b.getI32Type(), -1));
+}
+
+Value TileLoopLowering::stageTile(Value stage, bool isValue) {
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  int64_t keyBytes =
+      keyChunk * (headDim + kRowPad) * (inputType.getIntOrFloatBitWidth() / 8);
+  Value shift =
+      add(tileBase, arith::MulIOp::create(b, loc, stage, index(stageBytes())));
+  if (isValue)
+    shift = add(shift, index(keyBytes));
+  int64_t dim = isValue ? valueDim : headDim;
+  return memref::ViewOp::create(
+      b, loc,
+      MemRefType::get({keyChunk, dim + kRowPad}, inputType,
+                      MemRefLayoutAttrInterface(), workgroup),
+      sharedBytes, shift, ValueRange());
+}
+
+void TileLoopLowering::stageRingChunk(Value stage, Value chunk, Value n,
+                                      Value enabled, const SliceInfo &key,
+                                      const SliceInfo *value) {
+  {
+    OpBuilder::InsertionGuard guard(b);
+    auto ifEnabled = scf::IfOp::create(b, loc, enabled, false);
+    b.setInsertionPointToStart(&ifEnabled.getThenRegion().front());
+    issueChunkCopies(key, stageTile(stage, false), headDim, chunk, n);
+    if (value)
+      issueChunkCopies(*value, stageTile(stage, true), valueDim, chunk, n);
+  }
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
 }
 
 void TileLoopLowering::stageChunk(const SliceInfo &slice, Value tile,
@@ -1385,6 +1441,8 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   double scaleLog2 = op.getScale().convertToDouble() * M_LOG2E;
   double negInf = -std::numeric_limits<double>::infinity();
   auto keyToken = [&](Value keyRow) { return this->keyToken(keys, keyRow); };
+  // The ring rebinds the tiles to a stage per chunk; restored at the end.
+  Value wholeKeyTile = keyTile, wholeValueTile = valueTile;
   Value queryToken[2] = {add(queryPos, rowPos[0]), add(queryPos, rowPos[1])};
   SlabTokens slab = slabTokens(queryPos);
   SlabTokens staged = stagingTokens(queryPos);
@@ -1408,19 +1466,33 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     return needed;
   };
 
-  // Software pipeline over the chunks, two cp.async groups per chunk (K,
-  // then V): chunk c + 1's keys load while chunk c's softmax and P V run,
-  // and its values while its own S = Q K^T runs. Prologue: chunk 0.
+  // Whether chunk `chunk` exists and is needed, and its size (1 for a
+  // chunk past the end, whose copies are disabled).
+  auto chunkToStage = [&](Value chunk) -> std::pair<Value, Value> {
+    Value exists =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, chunk, count);
+    Value n =
+        arith::SelectOp::create(b, loc, exists, chunkSize(chunk), index(1));
+    return {arith::AndIOp::create(b, loc, exists, chunkNeeded(chunk, n)), n};
+  };
+  const int64_t keyTiles = keyTilesPerChunk();
+
+  // Software pipeline over the chunks. With one stage, two cp.async groups
+  // per chunk (K, then V): chunk c + 1's keys load while chunk c's softmax
+  // and P V run, and its values while its own S = Q K^T runs. With a ring
+  // of S stages, one group per chunk: chunk c + S - 1 loads while chunk c
+  // computes. Prologue: chunk 0 (chunks 0 .. S - 2 for the ring).
   syncTileUsers();
-  {
-    Value first = index(0);
-    Value n = chunkSize(first);
-    Value enabled = arith::AndIOp::create(
-        b, loc,
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, first, count),
-        chunkNeeded(first, n));
-    stageChunk(key, keyTile, headDim, first, n, enabled);
-    stageChunk(value, valueTile, valueDim, first, n, enabled);
+  if (pipelinedRing()) {
+    for (int64_t stage = 0; stage + 1 < stages; ++stage) {
+      Value chunk = index(stage * keyChunk);
+      auto [enabled, n] = chunkToStage(chunk);
+      stageRingChunk(index(stage), chunk, n, enabled, key, &value);
+    }
+  } else {
+    auto [enabled, n] = chunkToStage(index(0));
+    stageChunk(key, keyTile, headDim, index(0), n, enabled);
+    stageChunk(value, valueTile, valueDim, index(0), n, enabled);
   }
 
   SmallVector<Value> state;
@@ -1436,31 +1508,47 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     Value n = chunkSize(chunk);
     Value needed = chunkNeeded(chunk, n);
     Value next = add(chunk, index(keyChunk));
-    Value hasNext =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, next, count);
-    // Only evaluated for an existing next chunk (its size is positive).
-    Value nextN = arith::SelectOp::create(b, loc, hasNext, chunkSize(next),
-                                          index(1));
-    Value nextEnabled =
-        arith::AndIOp::create(b, loc, hasNext, chunkNeeded(next, nextN));
+    auto [nextEnabled, nextN] = chunkToStage(next);
+    if (pipelinedRing()) {
+      // Every thread is done with stage c - 1 = c + S - 1 (mod S): load
+      // chunk c + S - 1 into it, then wait for chunk c's group.
+      Value chunkIndex = arith::DivUIOp::create(b, loc, chunk, index(keyChunk));
+      Value ahead = add(chunk, index((stages - 1) * keyChunk));
+      auto [aheadEnabled, aheadN] = chunkToStage(ahead);
+      syncTileUsers();
+      stageRingChunk(arith::RemUIOp::create(b, loc,
+                                            add(chunkIndex, index(stages - 1)),
+                                            index(stages)),
+                     ahead, aheadN, aheadEnabled, key, &value);
+      waitGroups(stages - 1);
+      syncTileUsers();
+      Value stage = arith::RemUIOp::create(b, loc, chunkIndex, index(stages));
+      keyTile = stageTile(stage, false);
+      valueTile = stageTile(stage, true);
+    }
     auto ifNeeded = scf::IfOp::create(b, loc, TypeRange(current), needed,
                                       /*withElseRegion=*/true);
-    // A skipped chunk issued no copies: nothing is in flight into the
-    // tiles, so the next chunk's copies can start at once.
     b.setInsertionPointToStart(&ifNeeded.getElseRegion().front());
-    stageChunk(key, keyTile, headDim, next, nextN, nextEnabled);
-    stageChunk(value, valueTile, valueDim, next, nextN, nextEnabled);
+    if (!pipelinedRing()) {
+      // A skipped chunk issued no copies: nothing is in flight into the
+      // tiles, so the next chunk's copies can start at once.
+      stageChunk(key, keyTile, headDim, next, nextN, nextEnabled);
+      stageChunk(value, valueTile, valueDim, next, nextN, nextEnabled);
+    }
     scf::YieldOp::create(b, loc, current);
     b.setInsertionPointToStart(&ifNeeded.getThenRegion().front());
 
-    // Pending: K(c), V(c). Keys landed once at most one group is pending.
-    waitGroups(1);
-    syncTileUsers();
-    const int64_t keyTiles = keyTilesPerChunk();
+    if (!pipelinedRing()) {
+      // Pending: K(c), V(c). Keys landed once at most one group is pending.
+      waitGroups(1);
+      syncTileUsers();
+    }
     SmallVector<SmallVector<Value>> scores = scoreFragments();
-    // Every lane has read the key tile: load the next chunk's keys.
-    syncTileUsers();
-    stageChunk(key, keyTile, headDim, next, nextN, nextEnabled);
+    if (!pipelinedRing()) {
+      // Every lane has read the key tile: load the next chunk's keys.
+      syncTileUsers();
+      stageChunk(key, keyTile, headDim, next, nextN, nextEnabled);
+    }
 
     // Mask, scale, and the online-softmax update for the lane's two rows.
     Value maxOld[2], sumOld[2], rowMax[2];
@@ -1506,9 +1594,11 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     // O += P V: P's C fragments are A fragments of the next product
     // (16 keys = n-tiles 2kk and 2kk+1); V fragments by transposing
     // ldmatrix from the value tile, two dv n-tiles per x4 load.
-    // Pending: V(c), K(c + 1).
-    waitGroups(1);
-    syncTileUsers();
+    if (!pipelinedRing()) {
+      // Pending: V(c), K(c + 1).
+      waitGroups(1);
+      syncTileUsers();
+    }
     auto pairF32Type = VectorType::get({2}, b.getF32Type());
     auto pairType = VectorType::get({2}, inputType);
     auto packP = [&](Value lo, Value hi) -> Value {
@@ -1548,9 +1638,11 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       }
     }
 
-    // Every lane has read the value tile: load the next chunk's values.
-    syncTileUsers();
-    stageChunk(value, valueTile, valueDim, next, nextN, nextEnabled);
+    if (!pipelinedRing()) {
+      // Every lane has read the value tile: load the next chunk's values.
+      syncTileUsers();
+      stageChunk(value, valueTile, valueDim, next, nextN, nextEnabled);
+    }
 
     auto rowStateType = VectorType::get({2}, b.getF32Type());
     auto accType = VectorType::get({valueDim / 2}, b.getF32Type());
@@ -1567,6 +1659,8 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   }
   // The last chunk committed (empty) groups for a chunk past the end.
   waitGroups(0);
+  keyTile = wholeKeyTile;
+  valueTile = wholeValueTile;
   for (auto [result, newValue] :
        llvm::zip(op.getResults(), chunkLoop.getResults()))
     map.map(result, newValue);
@@ -1768,15 +1862,63 @@ void TileLoopLowering::emitProbsMma() {
   int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
   int64_t quadsPerPosition = std::min<int64_t>(heads, 8);
 
-  auto chunkLoop = scf::ForOp::create(b, loc, index(0), count, index(keyChunk));
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(chunkLoop.getBody());
-  Value chunk = chunkLoop.getInductionVar();
-  Value n = chunkKeys(count, chunk);
   // Chunks after the slab's (the CTA's) last row are all zeros: no loads,
   // no mma.
-  Value needed = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
-                                       keyToken(keys, chunk), staged.last);
+  auto chunkNeeded = [&](Value chunk) -> Value {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
+                                 keyToken(keys, chunk), staged.last);
+  };
+  // The ring's copies of chunk `chunk`: enabled if it exists and is needed.
+  auto stageAhead = [&](Value stage, Value chunk) {
+    Value exists =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, chunk, count);
+    Value n = arith::SelectOp::create(b, loc, exists, chunkKeys(count, chunk),
+                                      index(1));
+    stageRingChunk(stage, chunk, n,
+                   arith::AndIOp::create(b, loc, exists, chunkNeeded(chunk)),
+                   key, /*value=*/nullptr);
+  };
+  Value wholeKeyTile = keyTile;
+  if (pipelinedRing()) {
+    syncTileUsers();
+    for (int64_t stage = 0; stage + 1 < stages; ++stage)
+      stageAhead(index(stage), index(stage * keyChunk));
+  }
+
+  auto chunkLoop = scf::ForOp::create(b, loc, index(0), count, index(keyChunk));
+  if (pipelinedRing()) {
+    // The last chunks committed (empty) groups for chunks past the end.
+    waitGroups(0);
+  }
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(chunkLoop.getBody());
+  // The ring rebinds the key tile to a stage inside the loop only.
+  llvm::scope_exit restoreKeyTile(
+      [&, wholeKeyTile] { keyTile = wholeKeyTile; });
+  Value chunk = chunkLoop.getInductionVar();
+  Value n = chunkKeys(count, chunk);
+  Value needed = chunkNeeded(chunk);
+  if (pipelinedRing()) {
+    // As in emitAttendMma: refill stage c - 1 with chunk c + S - 1, then
+    // wait for chunk c. The needed chunks are a prefix of the row (causal)
+    // and `needed` is uniform over the CTA, so the chunks past it skip the
+    // barriers; every needed chunk still finds S - 1 groups committed
+    // after its own.
+    Value chunkIndex = arith::DivUIOp::create(b, loc, chunk, index(keyChunk));
+    {
+      OpBuilder::InsertionGuard ringGuard(b);
+      auto ifNeeded = scf::IfOp::create(b, loc, needed, false);
+      b.setInsertionPointToStart(&ifNeeded.getThenRegion().front());
+      syncTileUsers();
+      stageAhead(arith::RemUIOp::create(
+                     b, loc, add(chunkIndex, index(stages - 1)), index(stages)),
+                 add(chunk, index((stages - 1) * keyChunk)));
+      waitGroups(stages - 1);
+      syncTileUsers();
+    }
+    keyTile = stageTile(
+        arith::RemUIOp::create(b, loc, chunkIndex, index(stages)), false);
+  }
   SmallVector<Type> resultTypes(4 * keyTiles, b.getF32Type());
   auto ifNeeded = scf::IfOp::create(b, loc, resultTypes, needed,
                                     /*withElseRegion=*/true);
@@ -1786,10 +1928,12 @@ void TileLoopLowering::emitProbsMma() {
     scf::YieldOp::create(b, loc,
                          SmallVector<Value>(4 * keyTiles, f32(0.0)));
     b.setInsertionPointToStart(&ifNeeded.getThenRegion().front());
-    syncTileUsers();
-    stageChunk(key, keyTile, headDim, chunk, n, Value());
-    waitGroups(0);
-    syncTileUsers();
+    if (!pipelinedRing()) {
+      syncTileUsers();
+      stageChunk(key, keyTile, headDim, chunk, n, Value());
+      waitGroups(0);
+      syncTileUsers();
+    }
     SmallVector<SmallVector<Value>> scores =
         maskScores(scoreFragments(), chunk, n, keys, std::nullopt, queryToken,
                    slab, scaleLog2);

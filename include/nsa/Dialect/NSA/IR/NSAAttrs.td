@@ -102,7 +102,7 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     | `block_q` | 64 | query rows per tile (compressed and window branches) |
     | `block_kv` | 64 | keys per KV tile |
     | `num_warps` | 4 | warps per CTA |
-    | `num_stages` | 2 | software-pipelining depth of KV loads |
+    | `num_stages` | 2 | K/V chunk buffers of the CTA-shared tensor-core kernels: S >= 2 loads chunk c + S - 1 while chunk c computes; 1 reloads one K and one V tile in place (warp-private tiles always use 1) |
     | `shared_memory` | 232448 | bytes of shared memory per CTA (227 KiB on sm_90) |
     | `prefetch_blocks` | 0 | selected blocks whose rows are prefetched into L2 ahead of the one attended (0: none; measured slower at prefill, see docs/performance.md) |
 
