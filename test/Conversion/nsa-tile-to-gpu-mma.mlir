@@ -13,7 +13,8 @@
 // Window, bf16, G = 4, Dk = 32, Dv = 16, 16 positions per tile: 64 rows =
 // 4 slabs per tile, one CTA of 4 warps, sharing 64 keys x ((32 + 8) +
 // (16 + 8)) x 2 bytes of shared memory = 8192 (CTA-shared tiles take 64-key
-// chunks), with num_stages = 1: one K and one V tile, each reloaded in place.
+// chunks), with num_stages = 1 (the default): one K and one V tile, each
+// reloaded in place.
 // CHECK-LABEL: func.func @window_bf16
 // CHECK:       %[[ITEMS:.*]] = arith.muli %{{.*}}, %c4{{.*}} : index
 // CHECK:       %[[BLOCKS:.*]] = arith.ceildivui %[[ITEMS]], %c4{{.*}} : index
@@ -100,7 +101,7 @@ func.func @window_bf16(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v:
 
 // -----
 
-// The same kernel with num_stages = 2 (the default): a ring of two stages
+// The same kernel with num_stages = 2: a ring of two stages
 // of K and V tiles, 2 x 8192 bytes. Prologue: chunk 0 into stage 0, one
 // cp.async group for its keys and values. Chunk c: after a barrier (every
 // thread is done with stage c - 1), chunk c + 1 loads into stage
@@ -158,9 +159,9 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 
 // Head dims above 128 keep 32-key chunks even with CTA-shared tiles (the
 // score fragments of 64 keys would cost registers next to a wide
-// accumulator): 2 stages x 32 x ((144 + 8) + (144 + 8)) x 2 bytes = 38912.
+// accumulator): 32 x ((144 + 8) + (144 + 8)) x 2 bytes = 19456.
 // CHECK-LABEL: func.func @window_wide_head
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c38912_i32
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c19456_i32
 // CHECK:         memref.view {{.*}} to memref<32x152xbf16, #gpu.address_space<workgroup>>
 // CHECK:         gpu.barrier
 // CHECK:         scf.for {{.*}} step %c32{{.*}} iter_args
@@ -257,8 +258,8 @@ func.func @compressed_f32(%q: tensor<?x?x4x32xf32>, %kc: tensor<?x?x2x32xf32>, %
 
 // Compressed probabilities, bf16, G = 4, Dk = 32, 16 positions per tile:
 // the same slab kernel with a key tile only, shared by the CTA's 4 warps
-// in a ring of 2 stages (2 x 64 x 40 x 2 bytes: chunk c + 1 loads while
-// chunk c computes), S = Q Kc^T on mma.sync,
+// in a ring of num_stages = 2 stages (2 x 64 x 40 x 2 bytes: chunk c + 1
+// loads while chunk c computes), S = Q Kc^T on mma.sync,
 // p = exp2(s * scale * log2e - lse * log2e) for visible blocks, stored per
 // lane as f32 pairs straight into the output; no state is carried across
 // chunks.
@@ -292,7 +293,7 @@ func.func @compressed_f32(%q: tensor<?x?x4x32xf32>, %kc: tensor<?x?x2x32xf32>, %
 // NOMMA:         scf.for
 // NOMMA:           gpu.shuffle
 // NOMMA:           math.exp
-module attributes {nsa.target = #nsa.target<block_q = 16>} {
+module attributes {nsa.target = #nsa.target<block_q = 16, num_stages = 2>} {
 func.func @probs_bf16(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf16>, %lse: tensor<?x?x8xf32>) -> tensor<?x?x8x?xf32> {
   %p = nsa.compressed_probs %q, %kc, %lse {config = #nsa.config<>}
       : tensor<?x?x8x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x8xf32> -> tensor<?x?x8x?xf32>
@@ -331,7 +332,7 @@ func.func @window_small_smem(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16
 // its two rows into the [B, T, H, Nc] output. The CUDA-core kernel runs a
 // warp per position and loops over the group's heads.
 // CHECK-LABEL: func.func @probs_group_sum_g4
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c10240_i32
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c5120_i32
 // CHECK:         nvvm.mma.sync
 // CHECK:         math.exp2
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c4_i32

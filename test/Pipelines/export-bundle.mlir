@@ -42,7 +42,7 @@
 // CHECK-NEXT:       1,
 // CHECK-NEXT:       1
 // CHECK:          "kernel": "window_kernel"
-// CHECK:          "shared_memory_bytes": 69632
+// CHECK:          "shared_memory_bytes": 34816
 // CHECK:      "outputs": [
 // CHECK:          "dtype": "bf16",
 // CHECK-NEXT:     "name": "out0",

@@ -107,12 +107,13 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     (transposed for V), and
     computes S = Q K^T and O += P V with `mma.sync.m16n8k16` (`nvvm.mma.sync`,
     f32 accumulation). The chunks are software-pipelined with `cp.async`
-    groups (`nvvm.cp.async.commit.group` / `wait.group`): CTA-shared tiles
-    form a ring of `num_stages` (`#nsa.target`) stages, one group per
-    chunk, chunk c + S - 1 loading while chunk c computes, two barriers
-    per chunk; with one stage (and always for warp-private tiles) there is
-    one K and one V tile, two groups per chunk: the next chunk's keys load
-    during this chunk's softmax and P V, its values during its own S. The
+    groups (`nvvm.cp.async.commit.group` / `wait.group`): by default one K
+    and one V tile, two groups per chunk, the next chunk's keys loading
+    during this chunk's softmax and P V, its values during its own S; with
+    `num_stages` (`#nsa.target`) S >= 2 the CTA-shared tiles form a ring
+    of S stages, one group per chunk, chunk c + S - 1 loading while chunk c
+    computes, two barriers per chunk (warp-private tiles always use one
+    stage). The
     probability kernels use the same ring (with one stage they wait for
     each chunk). The online softmax runs on the
     accumulator fragments (exp2 domain; row max and sum reduced over the

@@ -1490,9 +1490,15 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       stageRingChunk(index(stage), chunk, n, enabled, key, &value);
     }
   } else {
-    auto [enabled, n] = chunkToStage(index(0));
-    stageChunk(key, keyTile, headDim, index(0), n, enabled);
-    stageChunk(value, valueTile, valueDim, index(0), n, enabled);
+    // Chunk 0 needs no size guard: an empty tile disables its copies.
+    Value first = index(0);
+    Value n = chunkSize(first);
+    Value enabled = arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, first, count),
+        chunkNeeded(first, n));
+    stageChunk(key, keyTile, headDim, first, n, enabled);
+    stageChunk(value, valueTile, valueDim, first, n, enabled);
   }
 
   SmallVector<Value> state;

@@ -20,7 +20,7 @@
 func.func @targets() attributes {
     t0_default = #nsa.target<>,
     t1_explicit_defaults = #nsa.target<chip = "sm_90a", block_q = 64, block_kv = 64,
-                                       num_warps = 4, num_stages = 2, shared_memory = 232448>,
+                                       num_warps = 4, num_stages = 1, shared_memory = 232448>,
     t2_all = #nsa.target<chip = "sm_80", block_q = 128, block_kv = 32, num_warps = 8,
                          num_stages = 3, shared_memory = 166912>,
     t3_some = #nsa.target<shared_memory = 101376, block_kv = 16, chip = "sm_89">,

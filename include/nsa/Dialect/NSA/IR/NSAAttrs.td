@@ -102,7 +102,7 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     | `block_q` | 64 | query rows per tile (compressed and window branches) |
     | `block_kv` | 64 | keys per KV tile |
     | `num_warps` | 4 | warps per CTA |
-    | `num_stages` | 2 | K/V chunk buffers of the CTA-shared tensor-core kernels: S >= 2 loads chunk c + S - 1 while chunk c computes; 1 reloads one K and one V tile in place (warp-private tiles always use 1) |
+    | `num_stages` | 1 | K/V chunk buffers of the CTA-shared tensor-core kernels: 1 reloads one K and one V tile in place, each as soon as its product is done; S >= 2 is a ring, chunk c + S - 1 loading while chunk c computes (measured slower on the H200 at 64k tokens, see docs/performance.md). Warp-private tiles always use 1 |
     | `shared_memory` | 232448 | bytes of shared memory per CTA (227 KiB on sm_90) |
     | `prefetch_blocks` | 0 | selected blocks whose rows are prefetched into L2 ahead of the one attended (0: none; measured slower at prefill, see docs/performance.md) |
 
@@ -118,7 +118,7 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     DefaultValuedParameter<"int64_t", "64", "query rows per tile">:$block_q,
     DefaultValuedParameter<"int64_t", "64", "keys per KV tile">:$block_kv,
     DefaultValuedParameter<"int64_t", "4", "warps per CTA">:$num_warps,
-    DefaultValuedParameter<"int64_t", "2", "pipelining stages">:$num_stages,
+    DefaultValuedParameter<"int64_t", "1", "pipelining stages">:$num_stages,
     DefaultValuedParameter<"int64_t", "232448", "shared memory bytes per CTA">:$shared_memory,
     DefaultValuedParameter<"int64_t", "0", "selected blocks prefetched ahead">:$prefetch_blocks
   );
@@ -127,7 +127,7 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
   let builders = [
     // The H100 target: the parameter defaults above.
     AttrBuilder<(ins), [{
-      return $_get($_ctxt, "sm_90a", 64, 64, 4, 2, 232448, 0);
+      return $_get($_ctxt, "sm_90a", 64, 64, 4, 1, 232448, 0);
     }]>
   ];
   let extraClassDeclaration = [{
