@@ -113,13 +113,16 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     `num_stages` (`#nsa.target`) S >= 2 the CTA-shared tiles form a ring
     of S stages, one group per chunk, chunk c + S - 1 loading while chunk c
     computes, two barriers per chunk (warp-private tiles always use one
-    stage). The
-    probability kernels use the same ring (with one stage they wait for
-    each chunk). The online softmax runs on the
-    accumulator fragments (exp2 domain; row max and sum reduced over the
+    stage). The probability kernels use the same ring (with one stage they
+    wait for each chunk). The online softmax runs on the accumulator
+    fragments (exp2 domain; row max and sum reduced over the
     lane quad); chunks that no row of the slab can see are skipped, and
     chunks that every row sees entirely skip the per-key masks. Other types
     and shapes keep the CUDA-core kernel above.
+
+    `nsa.prefetch_tile` becomes `nvvm.prefetch level = L2` over the
+    128-byte lines of its rows, split among the threads that walk the
+    tile's rows (the warp, or the CTA).
 
     Tile loops of `nsa.probs_tile` (from `nsa.compressed_probs`) lower the
     same two ways, without softmax state: each probability is stored into

@@ -304,12 +304,37 @@ private:
            (inputType.getIntOrFloatBitWidth() / 8);
   }
   Value sharedBytes, tileBase;
-  /// The key (or value) tile of ring stage `stage`.
+  /// The key (or value) tile of ring stage `stage` (stage 0 with one
+  /// stage).
   Value stageTile(Value stage, bool isValue);
-  /// Ring pipeline: stages chunk `chunk` into ring stage `stage` (K and,
-  /// for attention, V, when `enabled`) as one cp.async group.
-  void stageRingChunk(Value stage, Value chunk, Value n, Value enabled,
-                      const SliceInfo &key, const SliceInfo *value);
+  /// Whether the chunk starting at key `chunk` of `count` is staged
+  /// (it exists and `needed(chunk, n)`), and its key count n (1 for a chunk
+  /// past the end, whose copies are disabled).
+  std::pair<Value, Value>
+  chunkToStage(Value chunk, Value count,
+               function_ref<Value(Value chunk, Value n)> needed);
+  /// The ring pipeline of a KV walk over `count` keys whose chunk tiles
+  /// are `key` (and `value`, for attention).
+  struct Ring {
+    const SliceInfo &key;
+    const SliceInfo *value;
+    Value count;
+    function_ref<Value(Value chunk, Value n)> needed;
+  };
+  /// Ring prologue: chunks 0 .. S - 2 into stages 0 .. S - 2.
+  void fillRing(const Ring &ring);
+  /// The ordinal c of the chunk starting at key `chunk`.
+  Value chunkOrdinal(Value chunk) {
+    return arith::DivUIOp::create(b, loc, chunk, index(keyChunk));
+  }
+  /// Before chunk c (at key `chunk`) computes: refill the stage chunk c - 1
+  /// used with chunk c + S - 1, wait for chunk c's group. One cp.async
+  /// group per chunk, so S - 1 stay in flight.
+  void refillRing(const Ring &ring, Value chunk, Value ordinal);
+  /// Points keyTile (and valueTile) at chunk `ordinal`'s stage.
+  void bindRingStage(Value ordinal);
+  /// Stages chunk `chunk` into ring stage `stage` as one cp.async group.
+  void stageRingChunk(const Ring &ring, Value stage, Value chunk);
   /// Keys of the chunk starting at key `chunk` of `count`: min(keyChunk,
   /// count - chunk).
   Value chunkKeys(Value count, Value chunk) {
@@ -320,6 +345,14 @@ private:
   Value rowBase, ctaRowBase, tileRows;
   /// The thread's index in the CTA, which spreads the shared tiles' copies.
   Value threadInCta;
+  /// The threads that walk the tile's KV rows together, as (this thread's
+  /// index among them, their count): the warp for warp-private tiles, else
+  /// the CTA (shared tiles, and the CUDA-core kernel's warps on one tile).
+  std::pair<Value, int64_t> rowWalkers() const {
+    if (tensorCores && !ctaSharedTiles)
+      return {lane, kWarpSize};
+    return {threadInCta, numWarps * kWarpSize};
+  }
   Value rowPos[2], rowHead[2], rowValid[2];
   /// 2 * (lane % 4): the first of the two fragment columns a lane holds.
   Value lanePair;
@@ -1062,31 +1095,19 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
     }
   }
 
-  // The warp's (or CTA's) shared-memory tiles: [keyChunk][Dk + pad] and
-  // [keyChunk][Dv + pad].
-  auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
-                                              gpu::AddressSpace::Workgroup);
-  int64_t elementBytes = inputType.getIntOrFloatBitWidth() / 8;
-  int64_t keyBytes = keyChunk * (headDim + kRowPad) * elementBytes;
+  // The warp's (or CTA's) shared-memory tiles: per stage [keyChunk][Dk +
+  // pad] and [keyChunk][Dv + pad]; the tiles of stage 0 by default.
   int64_t warpBytes = ctaSharedTiles ? 0 : sharedMemoryBytes() / numWarps;
-  Value shared = gpu::DynamicSharedMemoryOp::create(
+  sharedBytes = gpu::DynamicSharedMemoryOp::create(
       b, loc,
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
-                      MemRefLayoutAttrInterface(), workgroup));
-  Value warpShift = arith::MulIOp::create(b, loc, warp, index(warpBytes));
-  sharedBytes = shared;
-  tileBase = warpShift;
-  keyTile = memref::ViewOp::create(
-      b, loc,
-      MemRefType::get({keyChunk, headDim + kRowPad}, inputType,
-                      MemRefLayoutAttrInterface(), workgroup),
-      shared, warpShift, ValueRange());
+                      MemRefLayoutAttrInterface(),
+                      gpu::AddressSpaceAttr::get(
+                          b.getContext(), gpu::AddressSpace::Workgroup)));
+  tileBase = arith::MulIOp::create(b, loc, warp, index(warpBytes));
+  keyTile = stageTile(index(0), /*isValue=*/false);
   if (valueDim)
-    valueTile = memref::ViewOp::create(
-        b, loc,
-        MemRefType::get({keyChunk, valueDim + kRowPad}, inputType,
-                        MemRefLayoutAttrInterface(), workgroup),
-        shared, add(warpShift, index(keyBytes)), ValueRange());
+    valueTile = stageTile(index(0), /*isValue=*/true);
 
   return emitTileBody();
 }
@@ -1105,8 +1126,6 @@ void TileLoopLowering::syncTileUsers() {
 }
 
 Value TileLoopLowering::stageTile(Value stage, bool isValue) {
-  auto workgroup =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   int64_t keyBytes =
       keyChunk * (headDim + kRowPad) * (inputType.getIntOrFloatBitWidth() / 8);
   Value shift =
@@ -1114,6 +1133,8 @@ Value TileLoopLowering::stageTile(Value stage, bool isValue) {
   if (isValue)
     shift = add(shift, index(keyBytes));
   int64_t dim = isValue ? valueDim : headDim;
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   return memref::ViewOp::create(
       b, loc,
       MemRefType::get({keyChunk, dim + kRowPad}, inputType,
@@ -1121,18 +1142,53 @@ Value TileLoopLowering::stageTile(Value stage, bool isValue) {
       sharedBytes, shift, ValueRange());
 }
 
-void TileLoopLowering::stageRingChunk(Value stage, Value chunk, Value n,
-                                      Value enabled, const SliceInfo &key,
-                                      const SliceInfo *value) {
+std::pair<Value, Value>
+TileLoopLowering::chunkToStage(Value chunk, Value count,
+                               function_ref<Value(Value, Value)> needed) {
+  Value exists =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, chunk, count);
+  Value n = arith::SelectOp::create(b, loc, exists, chunkKeys(count, chunk),
+                                    index(1));
+  return {arith::AndIOp::create(b, loc, exists, needed(chunk, n)), n};
+}
+
+void TileLoopLowering::stageRingChunk(const Ring &ring, Value stage,
+                                      Value chunk) {
+  auto [enabled, n] = chunkToStage(chunk, ring.count, ring.needed);
   {
     OpBuilder::InsertionGuard guard(b);
     auto ifEnabled = scf::IfOp::create(b, loc, enabled, false);
     b.setInsertionPointToStart(&ifEnabled.getThenRegion().front());
-    issueChunkCopies(key, stageTile(stage, false), headDim, chunk, n);
-    if (value)
-      issueChunkCopies(*value, stageTile(stage, true), valueDim, chunk, n);
+    issueChunkCopies(ring.key, stageTile(stage, false), headDim, chunk, n);
+    if (ring.value)
+      issueChunkCopies(*ring.value, stageTile(stage, true), valueDim, chunk, n);
   }
   NVVM::CpAsyncCommitGroupOp::create(b, loc);
+}
+
+void TileLoopLowering::fillRing(const Ring &ring) {
+  syncTileUsers();
+  for (int64_t stage = 0; stage + 1 < stages; ++stage)
+    stageRingChunk(ring, index(stage), index(stage * keyChunk));
+}
+
+void TileLoopLowering::refillRing(const Ring &ring, Value chunk,
+                                  Value ordinal) {
+  // Every thread is done with stage c - 1 = c + S - 1 (mod S).
+  syncTileUsers();
+  stageRingChunk(ring,
+                 arith::RemUIOp::create(b, loc, add(ordinal, index(stages - 1)),
+                                        index(stages)),
+                 add(chunk, index((stages - 1) * keyChunk)));
+  waitGroups(stages - 1);
+  syncTileUsers();
+}
+
+void TileLoopLowering::bindRingStage(Value ordinal) {
+  Value stage = arith::RemUIOp::create(b, loc, ordinal, index(stages));
+  keyTile = stageTile(stage, /*isValue=*/false);
+  if (valueDim)
+    valueTile = stageTile(stage, /*isValue=*/true);
 }
 
 void TileLoopLowering::stageChunk(const SliceInfo &slice, Value tile,
@@ -1156,8 +1212,7 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
   // consecutive lanes (coalesced).
   int64_t segments = dim / 8;
   int64_t copies = keyChunk * segments;
-  int64_t copiers = ctaSharedTiles ? numWarps * kWarpSize : kWarpSize;
-  Value copier = ctaSharedTiles ? threadInCta : lane;
+  auto [copier, copiers] = rowWalkers();
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
   for (int64_t i = 0, e = llvm::divideCeil(copies, copiers); i < e; ++i) {
     Value copy = add(copier, index(i * copiers));
@@ -1196,11 +1251,7 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
 
 void TileLoopLowering::emitPrefetch(PrefetchTileOp op) {
   constexpr int64_t kLineBytes = 128;
-  // A warp-private tile is walked by its warp alone; otherwise the CTA's
-  // warps walk the same rows.
-  bool perWarp = tensorCores && !ctaSharedTiles;
-  Value prefetcher = perWarp ? lane : threadInCta;
-  int64_t prefetchers = perWarp ? kWarpSize : numWarps * kWarpSize;
+  auto [prefetcher, prefetchers] = rowWalkers();
   auto pointerType = LLVM::LLVMPointerType::get(b.getContext());
   for (Value rows : {op.getKey(), op.getValue()}) {
     const SliceInfo &slice = slices.lookup(rows);
@@ -1441,8 +1492,12 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   double scaleLog2 = op.getScale().convertToDouble() * M_LOG2E;
   double negInf = -std::numeric_limits<double>::infinity();
   auto keyToken = [&](Value keyRow) { return this->keyToken(keys, keyRow); };
-  // The ring rebinds the tiles to a stage per chunk; restored at the end.
-  Value wholeKeyTile = keyTile, wholeValueTile = valueTile;
+  // The ring rebinds the tiles to a chunk's stage inside the chunk loop.
+  llvm::scope_exit restoreTiles(
+      [&, wholeKey = keyTile, wholeValue = valueTile] {
+        keyTile = wholeKey;
+        valueTile = wholeValue;
+      });
   Value queryToken[2] = {add(queryPos, rowPos[0]), add(queryPos, rowPos[1])};
   SlabTokens slab = slabTokens(queryPos);
   SlabTokens staged = stagingTokens(queryPos);
@@ -1466,15 +1521,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     return needed;
   };
 
-  // Whether chunk `chunk` exists and is needed, and its size (1 for a
-  // chunk past the end, whose copies are disabled).
-  auto chunkToStage = [&](Value chunk) -> std::pair<Value, Value> {
-    Value exists =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, chunk, count);
-    Value n =
-        arith::SelectOp::create(b, loc, exists, chunkSize(chunk), index(1));
-    return {arith::AndIOp::create(b, loc, exists, chunkNeeded(chunk, n)), n};
-  };
+  Ring ring{key, &value, count, chunkNeeded};
   const int64_t keyTiles = keyTilesPerChunk();
 
   // Software pipeline over the chunks. With one stage, two cp.async groups
@@ -1482,14 +1529,10 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   // and P V run, and its values while its own S = Q K^T runs. With a ring
   // of S stages, one group per chunk: chunk c + S - 1 loads while chunk c
   // computes. Prologue: chunk 0 (chunks 0 .. S - 2 for the ring).
-  syncTileUsers();
   if (pipelinedRing()) {
-    for (int64_t stage = 0; stage + 1 < stages; ++stage) {
-      Value chunk = index(stage * keyChunk);
-      auto [enabled, n] = chunkToStage(chunk);
-      stageRingChunk(index(stage), chunk, n, enabled, key, &value);
-    }
+    fillRing(ring);
   } else {
+    syncTileUsers();
     // Chunk 0 needs no size guard: an empty tile disables its copies.
     Value first = index(0);
     Value n = chunkSize(first);
@@ -1513,24 +1556,15 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     ValueRange current = chunkLoop.getRegionIterArgs();
     Value n = chunkSize(chunk);
     Value needed = chunkNeeded(chunk, n);
-    Value next = add(chunk, index(keyChunk));
-    auto [nextEnabled, nextN] = chunkToStage(next);
+    // The one-stage pipeline loads the next chunk in place.
+    Value next, nextEnabled, nextN;
     if (pipelinedRing()) {
-      // Every thread is done with stage c - 1 = c + S - 1 (mod S): load
-      // chunk c + S - 1 into it, then wait for chunk c's group.
-      Value chunkIndex = arith::DivUIOp::create(b, loc, chunk, index(keyChunk));
-      Value ahead = add(chunk, index((stages - 1) * keyChunk));
-      auto [aheadEnabled, aheadN] = chunkToStage(ahead);
-      syncTileUsers();
-      stageRingChunk(arith::RemUIOp::create(b, loc,
-                                            add(chunkIndex, index(stages - 1)),
-                                            index(stages)),
-                     ahead, aheadN, aheadEnabled, key, &value);
-      waitGroups(stages - 1);
-      syncTileUsers();
-      Value stage = arith::RemUIOp::create(b, loc, chunkIndex, index(stages));
-      keyTile = stageTile(stage, false);
-      valueTile = stageTile(stage, true);
+      Value ordinal = chunkOrdinal(chunk);
+      refillRing(ring, chunk, ordinal);
+      bindRingStage(ordinal);
+    } else {
+      next = add(chunk, index(keyChunk));
+      std::tie(nextEnabled, nextN) = chunkToStage(next, count, chunkNeeded);
     }
     auto ifNeeded = scf::IfOp::create(b, loc, TypeRange(current), needed,
                                       /*withElseRegion=*/true);
@@ -1665,8 +1699,6 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   }
   // The last chunk committed (empty) groups for a chunk past the end.
   waitGroups(0);
-  keyTile = wholeKeyTile;
-  valueTile = wholeValueTile;
   for (auto [result, newValue] :
        llvm::zip(op.getResults(), chunkLoop.getResults()))
     map.map(result, newValue);
@@ -1870,26 +1902,13 @@ void TileLoopLowering::emitProbsMma() {
 
   // Chunks after the slab's (the CTA's) last row are all zeros: no loads,
   // no mma.
-  auto chunkNeeded = [&](Value chunk) -> Value {
+  auto chunkNeeded = [&](Value chunk, Value /*n*/) -> Value {
     return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle,
                                  keyToken(keys, chunk), staged.last);
   };
-  // The ring's copies of chunk `chunk`: enabled if it exists and is needed.
-  auto stageAhead = [&](Value stage, Value chunk) {
-    Value exists =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, chunk, count);
-    Value n = arith::SelectOp::create(b, loc, exists, chunkKeys(count, chunk),
-                                      index(1));
-    stageRingChunk(stage, chunk, n,
-                   arith::AndIOp::create(b, loc, exists, chunkNeeded(chunk)),
-                   key, /*value=*/nullptr);
-  };
-  Value wholeKeyTile = keyTile;
-  if (pipelinedRing()) {
-    syncTileUsers();
-    for (int64_t stage = 0; stage + 1 < stages; ++stage)
-      stageAhead(index(stage), index(stage * keyChunk));
-  }
+  Ring ring{key, /*value=*/nullptr, count, chunkNeeded};
+  if (pipelinedRing())
+    fillRing(ring);
 
   auto chunkLoop = scf::ForOp::create(b, loc, index(0), count, index(keyChunk));
   if (pipelinedRing()) {
@@ -1898,32 +1917,26 @@ void TileLoopLowering::emitProbsMma() {
   }
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(chunkLoop.getBody());
-  // The ring rebinds the key tile to a stage inside the loop only.
+  // The ring rebinds the key tile to a chunk's stage inside the loop.
   llvm::scope_exit restoreKeyTile(
-      [&, wholeKeyTile] { keyTile = wholeKeyTile; });
+      [&, wholeKey = keyTile] { keyTile = wholeKey; });
   Value chunk = chunkLoop.getInductionVar();
   Value n = chunkKeys(count, chunk);
-  Value needed = chunkNeeded(chunk);
+  Value needed = chunkNeeded(chunk, n);
   if (pipelinedRing()) {
     // As in emitAttendMma: refill stage c - 1 with chunk c + S - 1, then
     // wait for chunk c. The needed chunks are a prefix of the row (causal)
     // and `needed` is uniform over the CTA, so the chunks past it skip the
     // barriers; every needed chunk still finds S - 1 groups committed
     // after its own.
-    Value chunkIndex = arith::DivUIOp::create(b, loc, chunk, index(keyChunk));
+    Value ordinal = chunkOrdinal(chunk);
     {
       OpBuilder::InsertionGuard ringGuard(b);
       auto ifNeeded = scf::IfOp::create(b, loc, needed, false);
       b.setInsertionPointToStart(&ifNeeded.getThenRegion().front());
-      syncTileUsers();
-      stageAhead(arith::RemUIOp::create(
-                     b, loc, add(chunkIndex, index(stages - 1)), index(stages)),
-                 add(chunk, index((stages - 1) * keyChunk)));
-      waitGroups(stages - 1);
-      syncTileUsers();
+      refillRing(ring, chunk, ordinal);
     }
-    keyTile = stageTile(
-        arith::RemUIOp::create(b, loc, chunkIndex, index(stages)), false);
+    bindRingStage(ordinal);
   }
   SmallVector<Type> resultTypes(4 * keyTiles, b.getF32Type());
   auto ifNeeded = scf::IfOp::create(b, loc, resultTypes, needed,
