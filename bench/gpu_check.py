@@ -20,7 +20,8 @@ Checks (thresholds by the bundle's dtype, docs: ../shared/docs/gpu-workflow.md):
   wrong row is not averaged away; lse entries |out − ref| <= LSE_TOL · max(1, |ref|)
   (f32 1e-4, f16 5e-3, bf16 2e-2).
 * compressed: o, lse, kc, vc. window: o, lse. selected: o, lse, with the
-  reference's indices as the input.
+  reference's indices as the input, and again with each list reversed and its
+  first slot repeating the last (a repeated block counts once).
 * select: per (b, t, h) row the index SET equals the reference's, and the row's
   format is exact (ascending, then -1 padding, min(n, visible) entries, forced
   blocks present). A row whose set differs passes only as a *legitimate
@@ -758,6 +759,16 @@ def check_kind(e: Entry, inputs: dict, ref: Reference, runner, helpers: dict,
         o, lse = ref.slc()
         _merge(result, "o", compare_dense("o", outs[0], o, dt))
         _merge(result, "lse", compare_lse("lse", outs[1], lse, dt))
+        # The same lists reversed (not ascending) with the first slot repeating
+        # the last: a block listed twice counts once, and the kernel finds the
+        # repeat by scanning the earlier slots.
+        listed = torch.flip(ref.indices(), [-1]).contiguous()
+        listed[..., 0] = listed[..., -1]
+        args[KIND_INPUTS[kind].index("indices")] = listed
+        outs, _ = runner.run(args)
+        o, lse = ref.slc(listed)
+        _merge(result, "o_repeated", compare_dense("o_repeated", outs[0], o, dt))
+        _merge(result, "lse_repeated", compare_lse("lse_repeated", outs[1], lse, dt))
     elif kind == "select":
         score = ref.cmp()["score"]
         ref_idx = ref.indices()

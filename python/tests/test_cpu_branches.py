@@ -32,8 +32,7 @@ so all T of a shape share one module per variant.
 
 Besides the matrix: tests that the check has teeth (shifted indices, shifted
 compressed blocks, a wrong window, a single bad row or lse entry, on both
-paths), and a strict xfail recording a known discrepancy of the tiled path
-(duplicate selected block indices), which the untiled path does not have.
+paths), and repeated selected block indices, which count once on every path.
 
 Without a built compiler the module is skipped, unless NSA_REQUIRE_COMPILER=1,
 in which case it fails.
@@ -448,39 +447,39 @@ def test_compare_catches_single_bad_row_and_lse():
         compare(o, bad_lse, ref_o, ref_lse)
 
 
-# --- Known discrepancy -----------------------------------------------------------------
+# --- Repeated block indices --------------------------------------------------------------
+
+# A block listed more than once counts once, as in the reference (a set of
+# selected tokens): ascending with a repeat, and unordered, where the repeat
+# comes after a smaller index (the tiled path scans the earlier slots only
+# when the list stops ascending).
+REPEATED_INDICES = {
+    "ascending": [0, 0, 1, -1],
+    "unordered": [1, 0, 1, -1],
+    "unordered-tail": [1, -1, 0, 1],
+}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "duplicate block indices: the reference counts a block once "
-    "(selected_token_positions dedups), the tiled selected branch attends to it "
-    "once per occurrence, so lse is off by log(count) and o is reweighted. "
-    "nsa.select never emits duplicates; nsa.selected_attention's contract does "
-    "not say whether duplicates are allowed"))
-@pytest.mark.parametrize("fuse", [True, False], ids=["fused", "perhead"])
-def test_duplicate_indices_count_once(fuse):
-    _check_duplicate_indices(Variant(16, 16, fuse))
-
-
-def test_duplicate_indices_count_once_untiled():
-    """The untiled path builds a per-row mask of the listed blocks, so a block
-    listed twice counts once, as in the reference."""
-    _check_duplicate_indices(UNTILED)
-
-
-def _check_duplicate_indices(variant: Variant):
+@pytest.mark.parametrize("indices", list(REPEATED_INDICES), ids=list(REPEATED_INDICES))
+@pytest.mark.parametrize("variant", [Variant(16, 16, True), Variant(16, 16, False), UNTILED],
+                         ids=["fused", "perhead", "untiled"])
+def test_repeated_indices_count_once(variant, indices):
     cfg = CONFIGS["small"]
     rng = np.random.default_rng(7)
     B, T, H, G, D = 1, 40, 1, 1, 8
     q, k, v = (_random_f32(rng, s) for s in ((B, T, H * G, D), (B, T, H, D),
                                               (B, T, H, D)))
-    # Block 0 twice, block 1 once: a valid index set under the reference.
-    indices = np.tile(np.array([0, 0, 1, -1], np.int32), (B, T, H, 1))
-    ref_o, ref_lse = ref.selected_attention(q, k, v, indices, cfg)
-    o, lse = run_branch("selected", cfg, q, k, v, indices, block_q=variant.block_q,
+    listed = np.tile(np.array(REPEATED_INDICES[indices], np.int32), (B, T, H, 1))
+    ref_o, ref_lse = ref.selected_attention(q, k, v, listed, cfg)
+    o, lse = run_branch("selected", cfg, q, k, v, listed, block_q=variant.block_q,
                         block_kv=variant.block_kv, fuse_gqa_group=variant.fuse,
                         tile=variant.tile)
     compare(o, lse, ref_o, ref_lse)
+    # The same blocks listed once each give the same result.
+    once = np.tile(np.array(sorted(set(REPEATED_INDICES[indices]) - {-1}) + [-1] * 2,
+                            np.int32)[:4], (B, T, H, 1))
+    once_o, once_lse = ref.selected_attention(q, k, v, once, cfg)
+    compare(o, lse, once_o, once_lse)
 
 
 # --------------------------------------------------------------------------------------

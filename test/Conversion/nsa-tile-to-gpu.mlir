@@ -54,14 +54,21 @@ func.func @window(%q: tensor<?x?x8x64xf32>, %k: tensor<?x?x2x64xf32>, %v: tensor
 // -----
 
 // Selected branch: the tile is the G heads of one position; the selected
-// block indices are read from the index buffer inside the kernel. Head
-// dims that are not a multiple of 32 clamp the address and zero the value.
+// block indices are read from the index buffer inside the kernel, and a
+// block listed again (at or below the largest index so far) is looked up
+// among the earlier slots and skipped. Head dims that are not a multiple of
+// 32 clamp the address and zero the value.
 
 // CHECK-LABEL: func.func @selected
 // CHECK:       %[[I:.*]] = bufferization.to_buffer %arg3 read_only
 // CHECK:       gpu.launch
-// CHECK:         memref.load %[[I]]
-// CHECK:         arith.cmpi sge
+// CHECK:         scf.for %[[SLOT:.*]] = %c0 to %c4 step %c1 iter_args({{.*}}, %[[MAX:.*]] = %c-1_i32) -> (f32, f32, vector<2xf32>, i32)
+// CHECK:         %[[J:.*]] = memref.load %[[I]]{{.*}}%[[SLOT]]]
+// CHECK:         arith.cmpi sge, %[[J]]
+// CHECK:         arith.cmpi sle, %[[J]], %[[MAX]]
+// CHECK:         scf.for %[[EARLIER:.*]] = %c0 to %[[SLOT]]
+// CHECK:           %[[E:.*]] = memref.load %[[I]]{{.*}}%[[EARLIER]]]
+// CHECK:           arith.cmpi eq, %[[E]], %[[J]]
 // CHECK:         arith.minui %{{.*}}, %c47
 // CHECK:         vector<2xf32>
 func.func @selected(%q: tensor<?x?x4x48xf32>, %k: tensor<?x?x1x48xf32>, %v: tensor<?x?x1x48xf32>,

@@ -101,10 +101,11 @@ func.func @compressed(%q: tensor<2x100x8x64xf32>, %kc: tensor<2x5x2x64xf32>, %vc
 // CHECK-NEXT: %[[KVH:[a-z0-9_]+]] = affine.apply #[[$DIVG]](%[[HQ0]])
 // CHECK-NEXT: %[[QT:[a-z0-9_]+]] = tensor.extract_slice %[[Q]][%[[BI]], %[[T]], %[[HQ0]], 0] [1, 1, 4, 64] [1, 1, 1, 1] : tensor<2x100x8x64xf32> to tensor<1x4x64xf32>
 // CHECK-NEXT: nsa.init_tile_state %[[QT]] value_dim = 32 : tensor<1x4x64xf32>
-// CHECK: scf.for %[[SLOT:[a-z0-9_]+]] = {{.*}} -> (tensor<1x4xf32>, tensor<1x4xf32>, tensor<1x4x32xf32>) {
+// CHECK: scf.for %[[SLOT:[a-z0-9_]+]] = {{.*}} -> (tensor<1x4xf32>, tensor<1x4xf32>, tensor<1x4x32xf32>, i32) {
 // CHECK-NEXT: %[[J:[a-z0-9_]+]] = tensor.extract %[[IDX]][%[[BI]], %[[T]], %[[KVH]], %[[SLOT]]] : tensor<2x100x2x16xi32>
 // CHECK: arith.cmpi sge, %[[J]]
-// CHECK-NEXT: scf.if %{{.*}} -> (tensor<1x4xf32>, tensor<1x4xf32>, tensor<1x4x32xf32>) {
+// CHECK: %[[FIRST:[a-z0-9_]+]] = scf.if %{{.*}} -> (i1) {
+// CHECK: scf.if %[[FIRST]] -> (tensor<1x4xf32>, tensor<1x4xf32>, tensor<1x4x32xf32>) {
 // CHECK: scf.for %[[KV:[a-z0-9_]+]] = {{.*}} -> (tensor<1x4xf32>, tensor<1x4xf32>, tensor<1x4x32xf32>) {
 // CHECK-NEXT: affine.min
 // CHECK-NEXT: %[[KT:[a-z0-9_]+]] = tensor.extract_slice %[[K]][%[[BI]], %[[KV]], %[[KVH]], 0] {{.*}} to tensor<?x64xf32>

@@ -125,13 +125,33 @@ func.func @window(%q: tensor<2x100x8x64xf32>, %k: tensor<2x100x2x64xf32>, %v: te
 // CHECK: %[[H:[a-z0-9_]+]] = affine.apply #[[$KVHEAD4]](%[[HQ]])
 // CHECK: %[[QT:[a-z0-9_]+]] = tensor.extract_slice %[[Q]][%[[BI]], %[[T0]], %[[HQ]], 0] [1, 1, 1, 64] [1, 1, 1, 1] : tensor<2x100x8x64xf32> to tensor<1x1x64xf32>
 // CHECK: %[[M:[a-z0-9_]+]], %[[S:[a-z0-9_]+]], %[[A:[a-z0-9_]+]] = nsa.init_tile_state %[[QT]] value_dim = 32 : tensor<1x1x64xf32>
-// The top_n = 16 slots of the position's KV head.
-// CHECK: %[[ST:[a-z0-9_]+]]:3 = scf.for %[[SLOT:[a-z0-9_]+]] = %c0{{(_[0-9]+)?}} to %c16 step %c1{{(_[0-9]+)?}} iter_args(%[[M0:[a-z0-9_]+]] = %[[M]], %[[S0:[a-z0-9_]+]] = %[[S]], %[[A0:[a-z0-9_]+]] = %[[A]]) -> (tensor<1x1xf32>, tensor<1x1xf32>, tensor<1x1x32xf32>) {
+// The top_n = 16 slots of the position's KV head, carrying the largest block
+// index so far (from -1) after the attention state.
+// CHECK: %[[NONE:[a-z0-9_-]+]] = arith.constant -1 : i32
+// CHECK: %[[ST:[a-z0-9_]+]]:4 = scf.for %[[SLOT:[a-z0-9_]+]] = %c0{{(_[0-9]+)?}} to %c16 step %c1{{(_[0-9]+)?}} iter_args(%[[M0:[a-z0-9_]+]] = %[[M]], %[[S0:[a-z0-9_]+]] = %[[S]], %[[A0:[a-z0-9_]+]] = %[[A]], %[[MAX:[a-z0-9_]+]] = %[[NONE]]) -> (tensor<1x1xf32>, tensor<1x1xf32>, tensor<1x1x32xf32>, i32) {
 // Nothing is prefetched by default (prefetch_blocks = 0).
 // CHECK-NOT: nsa.prefetch_tile
 // CHECK: %[[J:[a-z0-9_]+]] = tensor.extract %[[IDX]][%[[BI]], %[[T0]], %[[H]], %[[SLOT]]] : tensor<2x100x2x16xi32>
 // CHECK: %[[ZERO:[a-z0-9_]+]] = arith.constant 0 : i32
-// CHECK: %[[ISSEL:[a-z0-9_]+]] = arith.cmpi sge, %[[J]], %[[ZERO]] : i32
+// CHECK: %[[LISTED:[a-z0-9_]+]] = arith.cmpi sge, %[[J]], %[[ZERO]] : i32
+// A listed block above every earlier index is new; one at or below the
+// maximum is looked up among the earlier slots: a block listed twice counts
+// once.
+// CHECK: %[[ASC:[a-z0-9_]+]] = arith.cmpi sgt, %[[J]], %[[MAX]] : i32
+// CHECK: %[[NASC:[a-z0-9_]+]] = arith.xori %[[ASC]], %{{.*}} : i1
+// CHECK: %[[MAYREP:[a-z0-9_]+]] = arith.andi %[[LISTED]], %[[NASC]] : i1
+// CHECK: %[[ISSEL:[a-z0-9_]+]] = scf.if %[[MAYREP]] -> (i1) {
+// CHECK: %[[FOUND:[a-z0-9_]+]] = scf.for %[[EARLIER:[a-z0-9_]+]] = %{{.*}} to %[[SLOT]] step %{{.*}} iter_args(%[[F0:[a-z0-9_]+]] = %false) -> (i1) {
+// CHECK-NEXT: %[[E:[a-z0-9_]+]] = tensor.extract %[[IDX]][%[[BI]], %[[T0]], %[[H]], %[[EARLIER]]] : tensor<2x100x2x16xi32>
+// CHECK-NEXT: %[[SAME:[a-z0-9_]+]] = arith.cmpi eq, %[[E]], %[[J]] : i32
+// CHECK-NEXT: %[[F1:[a-z0-9_]+]] = arith.ori %[[F0]], %[[SAME]] : i1
+// CHECK-NEXT: scf.yield %[[F1]] : i1
+// CHECK-NEXT: }
+// CHECK: %[[FIRST:[a-z0-9_]+]] = arith.xori %[[FOUND]], %{{.*}} : i1
+// CHECK-NEXT: scf.yield %[[FIRST]] : i1
+// CHECK-NEXT: } else {
+// CHECK-NEXT: scf.yield %[[LISTED]] : i1
+// CHECK-NEXT: }
 // CHECK: %[[IF:[a-z0-9_]+]]:3 = scf.if %[[ISSEL]] -> (tensor<1x1xf32>, tensor<1x1xf32>, tensor<1x1x32xf32>) {
 // CHECK: %[[JI:[a-z0-9_]+]] = arith.index_cast %[[J]] : i32 to index
 // CHECK: %[[START:[a-z0-9_]+]] = affine.apply #[[$MUL64]](%[[JI]])
@@ -148,7 +168,8 @@ func.func @window(%q: tensor<2x100x8x64xf32>, %k: tensor<2x100x2x64xf32>, %v: te
 // CHECK-NEXT: } else {
 // CHECK-NEXT: scf.yield %[[M0]], %[[S0]], %[[A0]]
 // CHECK-NEXT: }
-// CHECK-NEXT: scf.yield %[[IF]]#0, %[[IF]]#1, %[[IF]]#2
+// CHECK-NEXT: %[[NEWMAX:[a-z0-9_]+]] = arith.maxsi %[[MAX]], %[[J]] : i32
+// CHECK-NEXT: scf.yield %[[IF]]#0, %[[IF]]#1, %[[IF]]#2, %[[NEWMAX]]
 // CHECK-NEXT: }
 // CHECK-NEXT: %[[O:[a-z0-9_]+]], %[[L:[a-z0-9_]+]] = nsa.finalize_tile %[[ST]]#0, %[[ST]]#1, %[[ST]]#2 to f32 : tensor<1x1xf32>, tensor<1x1x32xf32>
 // CHECK-NEXT: scf.forall.in_parallel {

@@ -147,6 +147,7 @@ private:
   LogicalResult emitTileBody();
   LogicalResult convertOps(Block::iterator begin, Block::iterator end);
   LogicalResult convertOp(Operation &op);
+  Value mapScalarOrState(Value value) const;
   LogicalResult recordSlice(tensor::ExtractSliceOp slice);
   Type stateType(Type tensorType) const;
   void emitAttend(AttendTileOp op);
@@ -723,6 +724,15 @@ LogicalResult TileLoopLowering::recordSlice(tensor::ExtractSliceOp slice) {
   return success();
 }
 
+/// The kernel value of a tile state tensor (always converted), or of a scalar,
+/// which may also be defined above the tile loop (canonicalize hoists
+/// constants) and is then used as is.
+Value TileLoopLowering::mapScalarOrState(Value value) const {
+  if (isa<TensorType>(value.getType()))
+    return map.lookup(value);
+  return map.lookupOrDefault(value);
+}
+
 LogicalResult TileLoopLowering::convertOp(Operation &op) {
   if (auto slice = dyn_cast<tensor::ExtractSliceOp>(op))
     return recordSlice(slice);
@@ -758,7 +768,7 @@ LogicalResult TileLoopLowering::convertOp(Operation &op) {
   if (auto forOp = dyn_cast<scf::ForOp>(op)) {
     SmallVector<Value> inits;
     for (Value init : forOp.getInitArgs())
-      inits.push_back(map.lookup(init));
+      inits.push_back(mapScalarOrState(init));
     auto newFor = scf::ForOp::create(
         b, loc, map.lookupOrDefault(forOp.getLowerBound()),
         map.lookupOrDefault(forOp.getUpperBound()),
@@ -814,7 +824,7 @@ LogicalResult TileLoopLowering::convertOp(Operation &op) {
   if (auto yield = dyn_cast<scf::YieldOp>(op)) {
     SmallVector<Value> operands;
     for (Value operand : yield.getOperands())
-      operands.push_back(map.lookup(operand));
+      operands.push_back(mapScalarOrState(operand));
     scf::YieldOp::create(b, loc, operands);
     return success();
   }

@@ -306,26 +306,74 @@ private:
     return {start, end};
   }
 
-  /// Runs `body` with the block index (i32) of slot `slot` if it selects
-  /// one (the index is not -1); yields `passThrough` otherwise.
-  scf::IfOp ifSelected(OpBuilder &builder, Location loc, const TileContext &ctx,
-                       Value slot, ValueRange passThrough,
-                       function_ref<void(OpBuilder &, Location, Value)> body) {
-    Value block = tensor::ExtractOp::create(
+  /// The block index (i32) in slot `slot` of the tile's (b, t, kvHead) list.
+  Value slotBlock(OpBuilder &builder, Location loc, const TileContext &ctx,
+                  Value slot) {
+    return tensor::ExtractOp::create(
         builder, loc, branch.indices,
         ValueRange{ctx.batch, ctx.t0, ctx.kvHead, slot});
+  }
+
+  /// Whether `block` (slot `slot`'s index) lists a block (it is not -1).
+  static Value isListed(OpBuilder &builder, Location loc, Value block) {
     Value zero = arith::ConstantIntOp::create(builder, loc, 0, 32);
-    Value isSelected = arith::CmpIOp::create(
-        builder, loc, arith::CmpIPredicate::sge, block, zero);
+    return arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::sge, block,
+                                 zero);
+  }
+
+  /// Whether slot `slot` lists `block` for the first time: a block listed
+  /// twice counts once, as in the reference (a set of selected tokens). Only
+  /// a block at or below `maxSoFar`, the largest index of the earlier slots,
+  /// can repeat one of them, so the earlier slots are scanned only when the
+  /// list stops ascending (nsa.select's lists ascend: no scan).
+  Value isFirstListing(OpBuilder &builder, Location loc, const TileContext &ctx,
+                       Value slot, Value block, Value maxSoFar) {
+    Value listed = isListed(builder, loc, block);
+    Value ascends = arith::CmpIOp::create(
+        builder, loc, arith::CmpIPredicate::sgt, block, maxSoFar);
+    Value mayRepeat = arith::AndIOp::create(
+        builder, loc, listed,
+        arith::XOrIOp::create(
+            builder, loc, ascends,
+            arith::ConstantIntOp::create(builder, loc, 1, 1)));
+    auto scan = scf::IfOp::create(
+        builder, loc, mayRepeat,
+        [&](OpBuilder &thenBuilder, Location loc) {
+          IndexBuilder ib{thenBuilder, loc};
+          auto earlier = scf::ForOp::create(
+              thenBuilder, loc, ib.constant(0), slot, ib.constant(1),
+              ValueRange{arith::ConstantIntOp::create(thenBuilder, loc, 0, 1)},
+              [&](OpBuilder &nested, Location loc, Value earlierSlot,
+                  ValueRange found) {
+                Value same = arith::CmpIOp::create(
+                    nested, loc, arith::CmpIPredicate::eq,
+                    slotBlock(nested, loc, ctx, earlierSlot), block);
+                scf::YieldOp::create(nested, loc,
+                                     ValueRange{arith::OrIOp::create(
+                                         nested, loc, found[0], same)});
+              });
+          Value first = arith::XOrIOp::create(
+              thenBuilder, loc, earlier.getResult(0),
+              arith::ConstantIntOp::create(thenBuilder, loc, 1, 1));
+          scf::YieldOp::create(thenBuilder, loc, first);
+        },
+        [&](OpBuilder &elseBuilder, Location loc) {
+          // Not listed, or above every earlier index.
+          scf::YieldOp::create(elseBuilder, loc, listed);
+        });
+    return scan.getResult(0);
+  }
+
+  /// Runs `body` if `condition` holds; yields `passThrough` otherwise.
+  static scf::IfOp ifThen(OpBuilder &builder, Location loc, Value condition,
+                          ValueRange passThrough,
+                          function_ref<void(OpBuilder &, Location)> body) {
     auto yieldPassThrough = [&](OpBuilder &elseBuilder, Location loc) {
       scf::YieldOp::create(elseBuilder, loc, passThrough);
     };
     // Without results the else branch would be empty: leave it out.
     return scf::IfOp::create(
-        builder, loc, isSelected,
-        [&](OpBuilder &thenBuilder, Location loc) {
-          body(thenBuilder, loc, block);
-        },
+        builder, loc, condition, body,
         passThrough.empty()
             ? function_ref<void(OpBuilder &, Location)>()
             : function_ref<void(OpBuilder &, Location)>(yieldPassThrough));
@@ -346,9 +394,10 @@ private:
                               aheadSlot, ib.constant(branch.config.getTopN()));
     scf::IfOp::create(
         builder, loc, inRange, [&](OpBuilder &inBuilder, Location loc) {
-          ifSelected(
-              inBuilder, loc, ctx, aheadSlot, ValueRange{},
-              [&](OpBuilder &thenBuilder, Location loc, Value block) {
+          Value block = slotBlock(inBuilder, loc, ctx, aheadSlot);
+          ifThen(
+              inBuilder, loc, isListed(inBuilder, loc, block), ValueRange{},
+              [&](OpBuilder &thenBuilder, Location loc) {
                 auto [start, end] =
                     selectedBlockTokens(thenBuilder, loc, ctx, block);
                 IndexBuilder tib{thenBuilder, loc};
@@ -369,19 +418,26 @@ private:
   }
 
   /// For each of the n selected block indices of (b, t, kvHead): the block's
-  /// tokens up to t, skipping -1 entries.
+  /// tokens up to t, skipping -1 entries and repeated blocks. The slot loop
+  /// carries the largest index so far after the attention state.
   SmallVector<Value> emitSelectedBlocks(const TileContext &ctx,
                                         ValueRange state) {
     Location loc = branch.op->getLoc();
     IndexBuilder ib{b, loc};
     int64_t topN = branch.config.getTopN();
+    SmallVector<Value> inits(state);
+    inits.push_back(arith::ConstantIntOp::create(b, loc, -1, 32));
     auto loop = scf::ForOp::create(
-        b, loc, ib.constant(0), ib.constant(topN), ib.constant(1), state,
-        [&](OpBuilder &nested, Location loc, Value slot, ValueRange slotState) {
+        b, loc, ib.constant(0), ib.constant(topN), ib.constant(1), inits,
+        [&](OpBuilder &nested, Location loc, Value slot, ValueRange iterArgs) {
+          ValueRange slotState = iterArgs.drop_back();
+          Value maxSoFar = iterArgs.back();
           emitSelectedPrefetch(nested, loc, ctx, slot);
-          auto ifOp = ifSelected(
-              nested, loc, ctx, slot, slotState,
-              [&](OpBuilder &thenBuilder, Location loc, Value block) {
+          Value block = slotBlock(nested, loc, ctx, slot);
+          auto ifOp = ifThen(
+              nested, loc,
+              isFirstListing(nested, loc, ctx, slot, block, maxSoFar),
+              slotState, [&](OpBuilder &thenBuilder, Location loc) {
                 auto [start, end] =
                     selectedBlockTokens(thenBuilder, loc, ctx, block);
                 OpBuilder::InsertionGuard guard(b);
@@ -391,9 +447,12 @@ private:
                     emitRange(ctx, start, end, slotState);
                 scf::YieldOp::create(b, loc, blockState);
               });
-          scf::YieldOp::create(nested, loc, ifOp.getResults());
+          SmallVector<Value> results(ifOp.getResults());
+          results.push_back(
+              arith::MaxSIOp::create(nested, loc, maxSoFar, block));
+          scf::YieldOp::create(nested, loc, results);
         });
-    return llvm::to_vector_of<Value>(loop.getResults());
+    return llvm::to_vector_of<Value>(loop.getResults().drop_back());
   }
 
   OpBuilder &b;

@@ -217,7 +217,10 @@ def NSA_SelectedAttentionOp : NSA_TensorOp<"selected_attention"> {
   let description = [{
     Query `t` of head `hq` attends to the tokens of the blocks listed in
     `indices[t, hq / G]` (entries of -1 are ignored), restricted causally to
-    tokens `s <= t`.
+    tokens `s <= t`. The list is a set: its order does not matter and a block
+    listed more than once counts once (`nsa.select` lists each block once,
+    ascending, which the tiled lowering checks with one comparison per slot;
+    other lists cost a scan of the earlier slots where they stop ascending).
 
     `query: [B, T, Hq, Dk], key: [B, T, H, Dk], value: [B, T, H, Dv],
      indices: [B, T, H, n] (i32) -> output: [B, T, Hq, Dv],
