@@ -43,8 +43,9 @@ gates uniform in (0, 1). Every implementation at one T sees the same tensors.
 
 Derived numbers (python/nsa_mlir/perfmodel.py): FLOPs over the visible work,
 minimal bytes, achieved TFLOP/s and TB/s, and the percentage of the roofline
-max(FLOPs / peak, bytes / bandwidth) with the H100 figures of
-../shared/docs/gpu-workflow.md (700 TFLOP/s dense bf16, 3.0 TB/s) unless
+max(FLOPs / peak, bytes / bandwidth) with the device's figures
+(perfmodel.device_peaks: 700 TFLOP/s dense bf16 and 3.0 TB/s on the H100, from
+../shared/docs/gpu-workflow.md; 4.3 TB/s measured on the H200) unless
 --peak-tflops / --peak-tbps say otherwise. Ratios: ours / anchor (time).
 
 The JSON (--json) is rewritten after every measurement, so a killed run keeps
@@ -301,7 +302,12 @@ class Bench:
         import torch
         self.torch = torch
         self.args = args
-        self.peaks = (args.peak_tflops, args.peak_tbps)
+        self.device = (torch.cuda.get_device_properties(0).name if DEVICE == "cuda"
+                       else f"{DEVICE} (harness test only: {platform.processor() or 'cpu'})")
+        tflops, tbps, self.peaks_note = perfmodel.device_peaks(self.device)
+        if args.peak_tflops is not None or args.peak_tbps is not None:
+            self.peaks_note = "given on the command line"
+        self.peaks = (args.peak_tflops or tflops, args.peak_tbps or tbps)
         self.index = load_index(args.bundles)
         self.params = {c: config_params(self.index, c) for c in args.configs}
         self.timer = Timer(torch, args)
@@ -318,10 +324,9 @@ class Bench:
         torch = self.torch
         if DEVICE == "cuda":
             props = torch.cuda.get_device_properties(0)
-            device, capability = props.name, f"{props.major}.{props.minor}"
+            capability = f"{props.major}.{props.minor}"
             sm_count, memory_gib = props.multi_processor_count, props.total_memory / 2**30
         else:
-            device = f"{DEVICE} (harness test only: {platform.processor() or 'cpu'})"
             capability = sm_count = memory_gib = None
         try:
             import triton
@@ -330,13 +335,9 @@ class Bench:
             triton_version = f"unavailable: {e}"
         fla_dir = self.args.fla_src
         fla_commit = _read(fla_dir / "FLA_COMMIT") if fla_dir else None
-        peaks_note = ("H100 SXM figures of ../shared/docs/gpu-workflow.md (measured there: "
-                      "~3.0 TB/s copy bandwidth, 690-800 TFLOP/s large bf16 GEMM)")
-        if "H100" not in device:
-            peaks_note += f"; this device is {device}: the roofline figures are the H100's"
         return {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "device": device,
+            "device": self.device,
             "capability": capability,
             "sm_count": sm_count,
             "memory_gib": memory_gib,
@@ -355,9 +356,9 @@ class Bench:
             "shape": SHAPE,
             "configs": self.params,
             "T": list(self.args.T),
-            "peak_tflops": self.args.peak_tflops,
-            "peak_tbps": self.args.peak_tbps,
-            "peaks_note": peaks_note,
+            "peak_tflops": self.peaks[0],
+            "peak_tbps": self.peaks[1],
+            "peaks_note": self.peaks_note,
             "timing": {k: getattr(self.args, k) for k in (
                 "warmup", "rep", "min_reps", "max_seconds", "long_call", "time_budget")},
             "timing_method": "CUDA events per call, L2 flushed (256 MB write) before each, "
@@ -1093,7 +1094,8 @@ def print_summary(data: dict) -> None:
 
 def dry_run(args) -> int:
     index = load_index(args.bundles)
-    peaks = (args.peak_tflops, args.peak_tbps)
+    peaks = (args.peak_tflops or perfmodel.H100_PEAK_TFLOPS,
+             args.peak_tbps or perfmodel.H100_PEAK_TBPS)
     print(f"dry run: bundles {args.bundles} ({len(index)} in index.json), "
           f"roofline {peaks[0]} TFLOP/s, {peaks[1]} TB/s")
     for T in args.T:
@@ -1145,8 +1147,10 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=25)
     p.add_argument("--rep", type=int, default=100)
     p.add_argument("--min-reps", type=int, default=3)
-    p.add_argument("--peak-tflops", type=float, default=perfmodel.H100_PEAK_TFLOPS)
-    p.add_argument("--peak-tbps", type=float, default=perfmodel.H100_PEAK_TBPS)
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="roofline compute peak (default: by device, perfmodel.device_peaks)")
+    p.add_argument("--peak-tbps", type=float, default=None,
+                   help="roofline bandwidth (default: by device, perfmodel.device_peaks)")
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                    help="cpu: test the harness itself without a GPU (small T only)")
     p.add_argument("--dry-run", action="store_true",

@@ -43,6 +43,25 @@ from .runtime import DTYPE_SIZES
 # product"). 700 TFLOP/s is the dense bf16 tensor-core rate used for every kernel.
 H100_PEAK_TFLOPS = 700.0
 H100_PEAK_TBPS = 3.0
+H100_PEAKS_NOTE = ("H100 SXM figures of ../shared/docs/gpu-workflow.md (measured there: "
+                   "~3.0 TB/s copy bandwidth, 690-800 TFLOP/s large bf16 GEMM)")
+# H200: the same GH100 SMs and tensor cores as the H100 SXM, with HBM3e. The
+# bandwidth is our own measurement on the lent H200 (bench/memory_bandwidth.py,
+# 2026-12-02: 4.32 TB/s DRAM read, bench/results/2026-12-02-h200-7005b38-memory-bandwidth.json).
+H200_PEAK_TBPS = 4.3
+H200_PEAKS_NOTE = ("H200: 700 TFLOP/s as the H100 (same GH100 tensor cores, not measured "
+                   "on the H200), 4.3 TB/s DRAM read measured by bench/memory_bandwidth.py")
+
+
+def device_peaks(device: str) -> tuple[float, float, str]:
+    """(TFLOP/s, TB/s, note) of the roofline for a device name as torch reports
+    it: the H200's measured bandwidth, the H100's figures otherwise."""
+    if "H200" in device:
+        return H100_PEAK_TFLOPS, H200_PEAK_TBPS, H200_PEAKS_NOTE
+    note = H100_PEAKS_NOTE
+    if "H100" not in device:
+        note += f"; this device is {device}: the roofline figures are the H100's"
+    return H100_PEAK_TFLOPS, H100_PEAK_TBPS, note
 
 
 @dataclass(frozen=True)

@@ -147,3 +147,13 @@ def test_bundle_memory_matches_the_runtime_plan():
     assert mem["outputs"] == 65536 * 64 * (128 * 2 + 4)
     assert mem["inputs"] == 65536 * 64 * 128 * 2
     assert math.isclose(mem["scratch"] / 2**30, 68.02, rel_tol=1e-3)
+
+
+def test_device_peaks_use_the_measured_h200_bandwidth():
+    tflops, tbps, note = pm.device_peaks("NVIDIA H200")
+    assert (tflops, tbps) == (pm.H100_PEAK_TFLOPS, pm.H200_PEAK_TBPS)
+    assert "H200" in note and "measured" in note
+    assert pm.device_peaks("NVIDIA H100 80GB HBM3")[:2] == (pm.H100_PEAK_TFLOPS,
+                                                             pm.H100_PEAK_TBPS)
+    # Any other device gets the H100's figures, and the note says so.
+    assert "the roofline figures are the H100's" in pm.device_peaks("NVIDIA A100")[2]
