@@ -131,16 +131,28 @@ func.func @select(%p: tensor<?x?x4x?xf32>) -> tensor<?x?x2x4xi32> {
 // CHECK-LABEL: func @select_one_block_per_block
 // CHECK-SAME: (%[[P:[a-z0-9_]+]]: tensor<?x?x4x?xf32>)
 // CHECK: %[[NC:[a-z0-9_]+]] = tensor.dim %[[P]], %c3
+// The scan reads 8 scores per iteration, at blocks clamped into the row,
+// before it compares any (loads in flight on the GPU), then takes them in
+// order, each only if it is in the row.
 // CHECK-NOT: linalg.generic
 // CHECK: scf.forall
-// CHECK: scf.for
-// CHECK: %[[VALID:[a-z0-9_]+]] = arith.cmpi ult, %{{.*}}, %[[NC]] : index
+// CHECK: %[[NVIS:[a-z0-9_]+]] = arith.addi %{{.*}}, %c1
+// CHECK: %[[LAST:[a-z0-9_]+]] = arith.subi %[[NVIS]], %{{.*}} : index
+// CHECK: scf.for %[[J0:[a-z0-9_]+]] = %{{.*}} to %[[NVIS]] step %c8
+// CHECK: %[[J:[a-z0-9_]+]] = arith.addi %[[J0]], %{{.*}} : index
+// CHECK-NEXT: %[[IN:[a-z0-9_]+]] = arith.cmpi ult, %[[J]], %[[NVIS]] : index
+// CHECK-NEXT: %[[CLAMPED:[a-z0-9_]+]] = arith.minui %[[J]], %[[LAST]] : index
+// CHECK-NEXT: %[[VALID:[a-z0-9_]+]] = arith.cmpi ult, %[[CLAMPED]], %[[NC]] : index
 // CHECK: scf.if %[[VALID]] -> (f32)
-// CHECK: %[[P0:[a-z0-9_]+]] = tensor.extract %[[P]]
-// CHECK: %[[P1:[a-z0-9_]+]] = tensor.extract %[[P]]
+// CHECK: %[[P0:[a-z0-9_]+]] = tensor.extract %[[P]]{{.*}}%[[CLAMPED]]]
+// CHECK: %[[P1:[a-z0-9_]+]] = tensor.extract %[[P]]{{.*}}%[[CLAMPED]]]
 // CHECK: arith.addf %[[P0]], %[[P1]] : f32
 // CHECK: } else {
 // CHECK: arith.constant 0.000000e+00 : f32
+// CHECK-COUNT-7: scf.if %{{.*}} -> (f32)
+// CHECK-NOT: arith.cmpf
+// CHECK: arith.andi %[[IN]]
+// CHECK: arith.cmpf ogt
 // CHECK: scf.forall.in_parallel
 // CHECK-NOT: linalg.generic
 func.func @select_one_block_per_block(%p: tensor<?x?x4x?xf32>) -> tensor<?x?x2x4xi32> {

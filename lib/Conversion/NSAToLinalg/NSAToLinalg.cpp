@@ -459,13 +459,56 @@ private:
         });
   }
 
+  /// Scores a row scan reads per iteration. A GPU thread walks its own row,
+  /// so one read per iteration, used at once, left one load in flight per
+  /// thread and made the top-n load-latency bound; a batch's reads (at indices
+  /// clamped into the row, all in bounds) are issued before any is compared.
+  static constexpr int64_t kScanBatch = 8;
+
+  /// One step of a row scan: block `j` with its score (meaningful only where
+  /// `inRange`: past the row's end, `j` is not a block); returns the state.
+  using ScanStep = function_ref<SmallVector<Value>(
+      OpBuilder &, Location, Value j, Value score, Value inRange,
+      ValueRange state)>;
+
+  /// for j in [0, numVisible), in ascending order: state = step(j, ...), read
+  /// kScanBatch scores at a time.
+  static scf::ForOp scanRow(OpBuilder &b, Location loc,
+                            const ScoreReader &scoreAt, Value batch, Value pos,
+                            Value head, Value numVisible, ValueRange inits,
+                            ScanStep step) {
+    auto index = [&](int64_t v) {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    Value lastBlock = arith::SubIOp::create(b, loc, numVisible, index(1));
+    return scf::ForOp::create(
+        b, loc, index(0), numVisible, index(kScanBatch), inits,
+        [&](OpBuilder &nb, Location l, Value first, ValueRange state) {
+          SmallVector<Value> blocks, scores, inRange;
+          for (int64_t u = 0; u < kScanBatch; ++u) {
+            Value j = arith::AddIOp::create(
+                nb, l, first, arith::ConstantIndexOp::create(nb, l, u));
+            blocks.push_back(j);
+            inRange.push_back(arith::CmpIOp::create(
+                nb, l, arith::CmpIPredicate::ult, j, numVisible));
+            scores.push_back(
+                scoreAt(nb, l, batch, pos, head,
+                        arith::MinUIOp::create(nb, l, j, lastBlock)));
+          }
+          SmallVector<Value> current(state);
+          for (int64_t u = 0; u < kScanBatch; ++u)
+            current = step(nb, l, blocks[u], scores[u], inRange[u], current);
+          scf::YieldOp::create(nb, l, current);
+        });
+  }
+
   /// The n selected blocks of one (b, t, h), ascending, -1 padded, written
   /// into `row` (the [n] slice of the result). No scratch memory: one scan
   /// keeps the best n non-forced blocks in (score desc, index asc) order in
   /// registers; the last pick is the threshold, and one more ascending pass
   /// writes the forced blocks and every block at or above the threshold.
-  /// Two passes over the scores per row, and a GPU thread per row stays in
-  /// registers.
+  /// Two passes over the scores per row (scanRow), and a GPU thread per row
+  /// stays in registers.
   static Value emitRow(OpBuilder &b, Location loc, ConfigAttr config,
                        const ScoreReader &scoreAt, Value row, Value batch,
                        Value pos, Value head) {
@@ -522,16 +565,19 @@ private:
         b, loc, b.getF32FloatAttr(-std::numeric_limits<double>::infinity()));
     SmallVector<Value> inits(topN, negInf);
     inits.append(topN, index(-1));
-    auto scan = scf::ForOp::create(
-        b, loc, zero, numVisible, one, inits,
-        [&](OpBuilder &nb, Location l, Value j, ValueRange slots) {
+    auto scan = scanRow(
+        b, loc, scoreAt, batch, pos, head, numVisible, inits,
+        [&](OpBuilder &nb, Location l, Value j, Value score, Value inRange,
+            ValueRange slots) -> SmallVector<Value> {
           ValueRange best = slots.take_front(topN);
           ValueRange bestIndex = slots.drop_front(topN);
-          Value score = scoreAt(nb, l, batch, pos, head, j);
           Value enters = arith::AndIOp::create(
               nb, l,
-              arith::XOrIOp::create(nb, l, isForced(nb, l, j),
-                                    arith::ConstantIntOp::create(nb, l, 1, 1)),
+              arith::AndIOp::create(
+                  nb, l, inRange,
+                  arith::XOrIOp::create(
+                      nb, l, isForced(nb, l, j),
+                      arith::ConstantIntOp::create(nb, l, 1, 1))),
               arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT, score,
                                     best.back()));
           auto insert = scf::IfOp::create(
@@ -563,7 +609,7 @@ private:
               [&](OpBuilder &eb, Location el) {
                 scf::YieldOp::create(eb, el, slots);
               });
-          scf::YieldOp::create(nb, l, insert.getResults());
+          return llvm::to_vector_of<Value>(insert.getResults());
         });
     // The threshold: slot picks - 1 (a select chain; picks is dynamic).
     Value anyPicked =
@@ -584,16 +630,18 @@ private:
               b, loc, ValueRange{arith::ConstantIntOp::create(b, loc, -1, 32)},
               ValueRange{row})
               .getResult(0);
-    auto write = scf::ForOp::create(
-        b, loc, zero, numVisible, one, ValueRange{row, zero},
-        [&](OpBuilder &nb, Location l, Value j, ValueRange state) {
-          Value score = scoreAt(nb, l, batch, pos, head, j);
+    auto write = scanRow(
+        b, loc, scoreAt, batch, pos, head, numVisible, ValueRange{row, zero},
+        [&](OpBuilder &nb, Location l, Value j, Value score, Value inRange,
+            ValueRange state) -> SmallVector<Value> {
           Value atOrAbove = arith::XOrIOp::create(
               nb, l, after(nb, l, score, j, thresholdScore, threshold),
               arith::ConstantIntOp::create(nb, l, 1, 1));
-          Value taken = arith::OrIOp::create(
-              nb, l, isForced(nb, l, j),
-              arith::AndIOp::create(nb, l, anyPicked, atOrAbove));
+          Value taken = arith::AndIOp::create(
+              nb, l, inRange,
+              arith::OrIOp::create(
+                  nb, l, isForced(nb, l, j),
+                  arith::AndIOp::create(nb, l, anyPicked, atOrAbove)));
           auto ifOp = scf::IfOp::create(
               nb, l, taken,
               [&](OpBuilder &tb, Location tl) {
@@ -608,7 +656,7 @@ private:
               [&](OpBuilder &eb, Location el) {
                 scf::YieldOp::create(eb, el, state);
               });
-          scf::YieldOp::create(nb, l, ifOp.getResults());
+          return llvm::to_vector_of<Value>(ifOp.getResults());
         });
     return write.getResult(0);
   }
