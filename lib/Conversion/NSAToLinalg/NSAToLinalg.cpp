@@ -504,11 +504,10 @@ private:
 
   /// The n selected blocks of one (b, t, h), ascending, -1 padded, written
   /// into `row` (the [n] slice of the result). No scratch memory: one scan
-  /// keeps the best n non-forced blocks in (score desc, index asc) order in
-  /// registers; the last pick is the threshold, and one more ascending pass
-  /// writes the forced blocks and every block at or above the threshold.
-  /// Two passes over the scores per row (scanRow), and a GPU thread per row
-  /// stays in registers.
+  /// over the scores (scanRow) keeps the best n non-forced blocks in
+  /// (score desc, index asc) order in registers, and each chosen block
+  /// (forced or picked) is written at its rank among them. A GPU thread per
+  /// row stays in registers.
   static Value emitRow(OpBuilder &b, Location loc, ConfigAttr config,
                        const ScoreReader &scoreAt, Value row, Value batch,
                        Value pos, Value head) {
@@ -543,24 +542,11 @@ private:
         b, loc, arith::SubIOp::create(b, loc, index(topN), numForced),
         arith::SubIOp::create(b, loc, numVisible, numForced));
 
-    // (score, j) comes after (refScore, refJ) in the selection order.
-    auto after = [](OpBuilder &nb, Location l, Value score, Value j,
-                    Value refScore, Value refJ) -> Value {
-      Value lower = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OLT,
-                                          score, refScore);
-      Value tie = arith::AndIOp::create(
-          nb, l,
-          arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, score,
-                                refScore),
-          arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sgt, j, refJ));
-      return arith::OrIOp::create(nb, l, lower, tie);
-    };
-
     // One ascending scan keeps the best topN non-forced blocks in
     // registers, sorted by (score desc, index asc): a block enters only if
     // it beats the last slot strictly (so ties keep the lower index) and is
-    // inserted by a compare-and-shift over the slots. The picks-th slot is
-    // the threshold.
+    // inserted by a compare-and-shift over the slots. The first picks slots
+    // are the picks.
     Value negInf = arith::ConstantOp::create(
         b, loc, b.getF32FloatAttr(-std::numeric_limits<double>::infinity()));
     SmallVector<Value> inits(topN, negInf);
@@ -611,54 +597,59 @@ private:
               });
           return llvm::to_vector_of<Value>(insert.getResults());
         });
-    // The threshold: slot picks - 1 (a select chain; picks is dynamic).
-    Value anyPicked =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, picks, zero);
-    Value last = arith::SubIOp::create(b, loc, picks, one);
-    Value thresholdScore = scan.getResult(0), threshold = scan.getResult(topN);
-    for (int64_t k = 1; k < topN; ++k) {
-      Value isSlot =
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, last, index(k));
-      thresholdScore = arith::SelectOp::create(b, loc, isSlot,
-                                               scan.getResult(k), thresholdScore);
-      threshold = arith::SelectOp::create(b, loc, isSlot,
-                                          scan.getResult(topN + k), threshold);
+    // The chosen blocks are the forced ones and the picks (slots
+    // 0 .. picks - 1), all distinct and at most topN: each is written at its
+    // rank among them, so the row comes out ascending without a second pass
+    // over the scores.
+    SmallVector<Value> candidates, chosen;
+    for (int64_t i = 0; i < config.getNumInitBlocks(); ++i) {
+      candidates.push_back(index(i));
+      chosen.push_back(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                             index(i), initEnd));
     }
-
-    // Write the chosen blocks ascending into the -1 filled row.
+    for (int64_t i = 0; i < config.getNumLocalBlocks(); ++i) {
+      Value block = arith::AddIOp::create(b, loc, localBegin, index(i));
+      candidates.push_back(block);
+      chosen.push_back(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                             block, numVisible));
+    }
+    for (int64_t k = 0; k < topN; ++k) {
+      candidates.push_back(scan.getResult(topN + k));
+      chosen.push_back(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                             index(k), picks));
+    }
     row = linalg::FillOp::create(
               b, loc, ValueRange{arith::ConstantIntOp::create(b, loc, -1, 32)},
               ValueRange{row})
               .getResult(0);
-    auto write = scanRow(
-        b, loc, scoreAt, batch, pos, head, numVisible, ValueRange{row, zero},
-        [&](OpBuilder &nb, Location l, Value j, Value score, Value inRange,
-            ValueRange state) -> SmallVector<Value> {
-          Value atOrAbove = arith::XOrIOp::create(
-              nb, l, after(nb, l, score, j, thresholdScore, threshold),
-              arith::ConstantIntOp::create(nb, l, 1, 1));
-          Value taken = arith::AndIOp::create(
-              nb, l, inRange,
-              arith::OrIOp::create(
-                  nb, l, isForced(nb, l, j),
-                  arith::AndIOp::create(nb, l, anyPicked, atOrAbove)));
-          auto ifOp = scf::IfOp::create(
-              nb, l, taken,
-              [&](OpBuilder &tb, Location tl) {
-                Value value = arith::IndexCastOp::create(
-                    tb, tl, tb.getI32Type(), j);
-                Value updated = tensor::InsertOp::create(tb, tl, value,
-                                                         state[0], state[1]);
-                Value next = arith::AddIOp::create(
-                    tb, tl, state[1], arith::ConstantIndexOp::create(tb, tl, 1));
-                scf::YieldOp::create(tb, tl, ValueRange{updated, next});
-              },
-              [&](OpBuilder &eb, Location el) {
-                scf::YieldOp::create(eb, el, state);
-              });
-          return llvm::to_vector_of<Value>(ifOp.getResults());
-        });
-    return write.getResult(0);
+    for (auto [block, isChosen] : llvm::zip(candidates, chosen)) {
+      Value rank = zero;
+      for (auto [other, otherChosen] : llvm::zip(candidates, chosen)) {
+        Value before = arith::AndIOp::create(
+            b, loc, otherChosen,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, other,
+                                  block));
+        rank = arith::AddIOp::create(
+            b, loc, rank,
+            arith::IndexCastOp::create(
+                b, loc, b.getIndexType(),
+                arith::ExtUIOp::create(b, loc, b.getI64Type(), before)));
+      }
+      auto ifOp = scf::IfOp::create(
+          b, loc, isChosen,
+          [&](OpBuilder &tb, Location tl) {
+            Value value =
+                arith::IndexCastOp::create(tb, tl, tb.getI32Type(), block);
+            scf::YieldOp::create(
+                tb, tl,
+                ValueRange{tensor::InsertOp::create(tb, tl, value, row, rank)});
+          },
+          [&](OpBuilder &eb, Location el) {
+            scf::YieldOp::create(eb, el, row);
+          });
+      row = ifOp.getResult(0);
+    }
+    return row;
   }
 };
 
