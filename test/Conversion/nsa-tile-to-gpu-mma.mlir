@@ -29,8 +29,25 @@
 // copies, skipped (but committed) when no row of the CTA's slabs sees it.
 // CHECK:         scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
 // CHECK:           gpu.barrier
+// A full chunk (64 keys) copies without clamping: thread t takes column
+// (t mod 4) * 8 of rows t / 4 and t / 4 + 32, 16 whole bytes each; the
+// second source row is the first plus a constant (an immediate offset).
 // CHECK:           scf.if %[[FIRST:.*]] {
-// CHECK:             nvgpu.device_async_copy %{{.*}}, %[[KT]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
+// CHECK:             %[[FULL:.*]] = arith.cmpi eq, %{{.*}}, %c64{{.*}} : index
+// CHECK:             scf.if %[[FULL]] {
+// CHECK:               %[[ROW:.*]] = arith.divui %{{.*}}, %c4{{.*}} : index
+// CHECK:               %[[CHUNK_ROW:.*]] = arith.addi %{{.*}}, %[[ROW]] : index
+// CHECK:               %[[SRC:.*]] = arith.addi %{{.*}}, %[[CHUNK_ROW]] : index
+// CHECK-NOT:           arith.select
+// CHECK:               nvgpu.device_async_copy %{{.*}}, %[[KT]][%{{.*}}, %[[COL:.*]]], 8 {bypassL1}
+// CHECK:               %[[SRC1:.*]] = arith.addi %[[SRC]], %c32{{.*}} : index
+// CHECK:               %[[ROW1:.*]] = arith.addi %[[ROW]], %c32{{.*}} : index
+// CHECK-NOT:           arith.select
+// CHECK:               nvgpu.device_async_copy %{{.*}}[%{{.*}}, %[[SRC1]], %{{.*}}, %{{.*}}], %[[KT]][%[[ROW1]], %[[COL]]], 8 {bypassL1}
+// CHECK-NEXT:        } else {
+// A chunk cut short (the causal end) zero-fills its rows past the end.
+// CHECK:               arith.select
+// CHECK:               nvgpu.device_async_copy %{{.*}}, %[[KT]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
 // CHECK:           nvvm.cp.async.commit.group
 // CHECK:           scf.if %[[FIRST]] {
 // CHECK:             nvgpu.device_async_copy %{{.*}}, %[[VT]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}

@@ -1224,39 +1224,78 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
   int64_t copies = keyChunk * segments;
   auto [copier, copiers] = rowWalkers();
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
-  for (int64_t i = 0, e = llvm::divideCeil(copies, copiers); i < e; ++i) {
-    Value copy = add(copier, index(i * copiers));
-    Value rowInTile = arith::DivUIOp::create(b, loc, copy, index(segments));
-    Value column = arith::MulIOp::create(
-        b, loc, arith::RemUIOp::create(b, loc, copy, index(segments)),
-        index(8));
-    // Rows past the chunk (and copies past the tile) read nothing and
-    // zero-fill, from a clamped in-bounds address.
-    Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                        rowInTile, n);
-    Value sourceRow = arith::SelectOp::create(b, loc, valid, rowInTile, index(0));
-    Value tileRow =
-        arith::MinUIOp::create(b, loc, rowInTile, index(keyChunk - 1));
+  // Shared tiles are copied once per CTA: bypass L1 (.cg). Warp-private
+  // tiles are copied by every warp, and the CTA's warps are neighbouring
+  // positions that mostly stage the same blocks: keep them in L1 (.ca).
+  UnitAttr bypassL1 = ctaSharedTiles ? b.getUnitAttr() : UnitAttr();
+  auto copyRow = [&](Value rowInTile, Value sourceRow, Value column,
+                     Value sourceElements) {
     SmallVector<Value> indices(slice.offsets);
     indices[slice.keptDims[0]] =
         add(indices[slice.keptDims[0]], add(chunk, sourceRow));
     indices[slice.keptDims[1]] = add(indices[slice.keptDims[1]], column);
-    Value sourceElements =
-        arith::SelectOp::create(b, loc, valid, index(8), index(0));
-    if (copies % copiers != 0) {
-      Value inTile = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                           copy, index(copies));
-      sourceElements = arith::SelectOp::create(
-          b, loc, inTile, sourceElements, index(0));
-    }
-    // Shared tiles are copied once per CTA: bypass L1 (.cg). Warp-private
-    // tiles are copied by every warp, and the CTA's warps are neighbouring
-    // positions that mostly stage the same blocks: keep them in L1 (.ca).
     nvgpu::DeviceAsyncCopyOp::create(
-        b, loc, tokenType, tile, ValueRange{tileRow, column}, slice.buffer,
-        indices, b.getIndexAttr(8), sourceElements,
-        /*bypassL1=*/ctaSharedTiles ? b.getUnitAttr() : UnitAttr());
+        b, loc, tokenType, tile, ValueRange{rowInTile, column}, slice.buffer,
+        indices, b.getIndexAttr(8), sourceElements, bypassL1);
+  };
+  auto copyClamped = [&] {
+    for (int64_t i = 0, e = llvm::divideCeil(copies, copiers); i < e; ++i) {
+      Value copy = add(copier, index(i * copiers));
+      Value rowInTile = arith::DivUIOp::create(b, loc, copy, index(segments));
+      Value column = arith::MulIOp::create(
+          b, loc, arith::RemUIOp::create(b, loc, copy, index(segments)),
+          index(8));
+      // Rows past the chunk (and copies past the tile) read nothing and
+      // zero-fill, from a clamped in-bounds address.
+      Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                          rowInTile, n);
+      Value sourceRow =
+          arith::SelectOp::create(b, loc, valid, rowInTile, index(0));
+      Value tileRow =
+          arith::MinUIOp::create(b, loc, rowInTile, index(keyChunk - 1));
+      Value sourceElements =
+          arith::SelectOp::create(b, loc, valid, index(8), index(0));
+      if (copies % copiers != 0) {
+        Value inTile = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                             copy, index(copies));
+        sourceElements =
+            arith::SelectOp::create(b, loc, inTile, sourceElements, index(0));
+      }
+      copyRow(tileRow, sourceRow, column, sourceElements);
+    }
+  };
+  if (copies % copiers != 0 || copiers % segments != 0) {
+    copyClamped();
+    return;
   }
+  // A full chunk (every chunk of a block but a causally cut last one) needs
+  // no clamping, and each lane copies the same column of rows a fixed
+  // stride apart: per copy only the row offset changes, which keeps the
+  // address arithmetic off the selected kernel's issue slots.
+  Value full = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, n,
+                                     index(keyChunk));
+  auto ifFull = scf::IfOp::create(b, loc, full, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&ifFull.getThenRegion().front());
+  Value firstRow = arith::DivUIOp::create(b, loc, copier, index(segments));
+  Value column = arith::MulIOp::create(
+      b, loc, arith::RemUIOp::create(b, loc, copier, index(segments)),
+      index(8));
+  // The source row is (offset + chunk + firstRow) + constant: LLVM folds
+  // the constant into the address's immediate offset.
+  SmallVector<Value> indices(slice.offsets);
+  Value firstSourceRow = add(indices[slice.keptDims[0]], add(chunk, firstRow));
+  indices[slice.keptDims[1]] = add(indices[slice.keptDims[1]], column);
+  for (int64_t i = 0, e = copies / copiers; i < e; ++i) {
+    Value step = index(i * (copiers / segments));
+    indices[slice.keptDims[0]] = add(firstSourceRow, step);
+    nvgpu::DeviceAsyncCopyOp::create(b, loc, tokenType, tile,
+                                     ValueRange{add(firstRow, step), column},
+                                     slice.buffer, indices, b.getIndexAttr(8),
+                                     /*dstElements=*/Value(), bypassL1);
+  }
+  b.setInsertionPointToStart(&ifFull.getElseRegion().front());
+  copyClamped();
 }
 
 void TileLoopLowering::emitPrefetch(PrefetchTileOp op) {
