@@ -11,6 +11,11 @@ Usage (repository root, runtime built, NSA_RUNTIME_LIB and PYTHONPATH set as in
 bench/benchmark.sh):
     python3 bench/profile_kernels.py --bundles .bundles/bench --T 65536 \
         --kinds attention,select --configs paper,fla64 --json out.json
+Under Nsight Compute, with --plain (ncu and torch.profiler cannot both hold
+CUPTI), skipping the 2 warm-up runs' launches (12 per attention bundle):
+    ncu -k regex:nsa_ --launch-skip 24 --launch-count 12 --section WarpStateStats \
+        python3 bench/profile_kernels.py --bundles .bundles/bench --kinds attention \
+        --configs fla64 --runs 1 --plain
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ def inputs(torch, T: int, kind: str) -> list:
     return ins
 
 
-def profile_bundle(torch, runtime, path: Path, kind: str, T: int, runs: int) -> dict:
+def profile_bundle(torch, runtime, path: Path, kind: str, T: int, runs: int,
+                   plain: bool = False) -> dict:
     from torch.profiler import ProfilerActivity, profile
 
     bundle = runtime.load_bundle(path)
@@ -48,6 +54,13 @@ def profile_bundle(torch, runtime, path: Path, kind: str, T: int, runs: int) -> 
         for _ in range(2):  # warm-up: module load, scratch allocation
             bundle.run(ins, outs)
         torch.cuda.synchronize()
+        if plain:
+            # Under an external profiler (ncu), which cannot share CUPTI with
+            # torch.profiler: just launch.
+            for _ in range(runs):
+                bundle.run(ins, outs)
+            torch.cuda.synchronize()
+            return {"bundle": path.name, "T": T, "runs": runs}
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
             for _ in range(runs):
                 bundle.run(ins, outs)
@@ -78,6 +91,9 @@ def main() -> int:
     parser.add_argument("--configs", default="paper,fla64")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--plain", action="store_true",
+                        help="launch without torch.profiler, to run under ncu: "
+                             "2 warm-up runs, then --runs runs, no timing")
     args = parser.parse_args()
 
     import torch
@@ -93,13 +109,15 @@ def main() -> int:
             continue
         try:
             rec = profile_bundle(torch, runtime, args.bundles / entry["name"],
-                                 entry["kind"], args.T, args.runs)
+                                 entry["kind"], args.T, args.runs, args.plain)
         except Exception as e:  # noqa: BLE001 (one failing bundle must not stop the rest)
             rec = {"bundle": entry["name"], "T": args.T, "error": f"{type(e).__name__}: {e}"}
         rec["config"] = entry["config"]
         results.append(rec)
         print(f"== {rec['bundle']} T={args.T}: "
-              + (rec["error"] if "error" in rec else f"{rec['ms_per_run']:.3f} ms/run"))
+              + (rec["error"] if "error" in rec
+                 else f"{rec['ms_per_run']:.3f} ms/run" if "ms_per_run" in rec
+                 else f"{args.runs} runs launched"))
         for row in rec.get("kernels", []):
             print(f"   {row['ms_per_run']:9.3f} ms {100 * row['share']:5.1f}%  "
                   f"x{row['calls_per_run']:g}  {row['kernel']}")

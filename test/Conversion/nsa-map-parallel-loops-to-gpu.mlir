@@ -46,7 +46,8 @@ func.func @map(%in: memref<?x4x8xf32>, %out: memref<?x4xf32>) {
 
 // A constant innermost trip count (128) is coarsened: 4 iterations per
 // thread, j, j + 32, j + 64, j + 96, so the flat space is n x 32 and for
-// each of them a warp's lanes touch 32 consecutive elements.
+// each of them a warp's lanes touch 32 consecutive elements. The copies
+// run op by op in lockstep: the 4 loads come before the first store.
 // CHECK-LABEL: func.func @coarsened
 // CHECK:       %[[N:.*]] = memref.dim
 // CHECK:       arith.muli %{{.*}}, %c32
@@ -55,14 +56,22 @@ func.func @map(%in: memref<?x4x8xf32>, %out: memref<?x4xf32>) {
 // CHECK:         scf.if
 // CHECK:           %[[J:.*]] = arith.remui %[[ID]], %c32
 // CHECK:           %[[I:.*]] = arith.divui %[[ID]], %c32
-// CHECK:           memref.load %arg0[%[[ROW:.*]], %[[COL0:.*]]]
-// CHECK:           memref.store %{{.*}}, %arg1[%[[ROW]], %[[COL0]]]
-// CHECK:           arith.addi %[[J]], %c32
-// CHECK:           memref.store %{{.*}}, %arg1[%[[ROW]], %{{.*}}]
-// CHECK:           arith.addi %[[J]], %c64
-// CHECK:           memref.store %{{.*}}, %arg1[%[[ROW]], %{{.*}}]
-// CHECK:           arith.addi %[[J]], %c96
-// CHECK:           memref.store %{{.*}}, %arg1[%[[ROW]], %{{.*}}]
+// CHECK:           %[[J1:.*]] = arith.addi %[[J]], %c32
+// CHECK:           %[[J2:.*]] = arith.addi %[[J]], %c64
+// CHECK:           %[[J3:.*]] = arith.addi %[[J]], %c96
+// CHECK-NOT:       memref.store
+// CHECK:           %[[X0:.*]] = memref.load %arg0[%[[ROW:.*]], %[[COL0:.*]]]
+// CHECK-NEXT:      %[[X1:.*]] = memref.load %arg0[%[[ROW]], %[[COL1:.*]]]
+// CHECK-NEXT:      %[[X2:.*]] = memref.load %arg0[%[[ROW]], %[[COL2:.*]]]
+// CHECK-NEXT:      %[[X3:.*]] = memref.load %arg0[%[[ROW]], %[[COL3:.*]]]
+// CHECK-NEXT:      %[[Y0:.*]] = arith.mulf %[[X0]], %[[X0]]
+// CHECK-NEXT:      %[[Y1:.*]] = arith.mulf %[[X1]], %[[X1]]
+// CHECK-NEXT:      %[[Y2:.*]] = arith.mulf %[[X2]], %[[X2]]
+// CHECK-NEXT:      %[[Y3:.*]] = arith.mulf %[[X3]], %[[X3]]
+// CHECK-NEXT:      memref.store %[[Y0]], %arg1[%[[ROW]], %[[COL0]]]
+// CHECK-NEXT:      memref.store %[[Y1]], %arg1[%[[ROW]], %[[COL1]]]
+// CHECK-NEXT:      memref.store %[[Y2]], %arg1[%[[ROW]], %[[COL2]]]
+// CHECK-NEXT:      memref.store %[[Y3]], %arg1[%[[ROW]], %[[COL3]]]
 // CHECK-NOT:       memref.store
 // CHECK:         gpu.terminator
 // ONE-LABEL: func.func @coarsened

@@ -9,7 +9,7 @@
 // reduction loops) cloned per thread. A constant innermost trip count is
 // split over a few iterations per thread (coarsening), so the index
 // arithmetic, which otherwise outweighs an elementwise body, is paid once
-// for several elements.
+// for several elements, and their loads are in flight together.
 //
 //===----------------------------------------------------------------------===//
 
@@ -117,20 +117,25 @@ LogicalResult mapToGPU(scf::ParallelOp loop, int64_t blockSize,
   IRMapping outer;
   for (int64_t dim = 0; dim < innermost; ++dim)
     outer.map(loop.getInductionVars()[dim], inductionValue(dim, coords[dim]));
+  // One mapping per copy (region cloning skips block arguments that are
+  // already mapped).
+  SmallVector<IRMapping> copies(perThread, outer);
   for (int64_t k = 0; k < perThread; ++k) {
-    // A fresh mapping per copy: region cloning skips block arguments that
-    // are already mapped.
-    IRMapping map = outer;
     Value coord = coords[innermost];
     if (k > 0)
       coord = arith::AddIOp::create(
           b, loc, coord,
           arith::ConstantIndexOp::create(b, loc, k * innermostTrips));
-    map.map(loop.getInductionVars()[innermost],
-            inductionValue(innermost, coord));
-    for (Operation &op : loop.getBody()->without_terminator())
-      b.clone(op, map);
+    copies[k].map(loop.getInductionVars()[innermost],
+                  inductionValue(innermost, coord));
   }
+  // The copies run in lockstep, op by op: all their loads are issued before
+  // the first store, which LLVM could not hoist them over (it cannot tell
+  // that the buffers do not alias), so a thread has all its reads in flight
+  // at once. Reordering across iterations is what scf.parallel allows.
+  for (Operation &op : loop.getBody()->without_terminator())
+    for (IRMapping &map : copies)
+      b.clone(op, map);
   loop.erase();
   return success();
 }
