@@ -470,22 +470,13 @@ private:
   using ScanStep = function_ref<SmallVector<Value>(
       OpBuilder &, Location, Value j, Value score, Value inRange,
       ValueRange state)>;
-  /// Whether a step may change the state (an i1); false must imply that
-  /// the step returns the state unchanged, in this state and in every state
-  /// the steps before it in the batch lead to.
-  using ScanFilter = function_ref<Value(OpBuilder &, Location, Value j,
-                                        Value score, Value inRange,
-                                        ValueRange state)>;
 
   /// for j in [0, numVisible), in ascending order: state = step(j, ...), read
-  /// kScanBatch scores at a time. A batch in which no step passes `mayStep`
-  /// (evaluated on the batch's incoming state) is skipped with one branch:
-  /// a GPU thread then pays no per-step branches, and threads of a warp
-  /// diverge only on the batches that change their state.
+  /// kScanBatch scores at a time.
   static scf::ForOp scanRow(OpBuilder &b, Location loc,
                             const ScoreReader &scoreAt, Value batch, Value pos,
                             Value head, Value numVisible, ValueRange inits,
-                            ScanFilter mayStep, ScanStep step) {
+                            ScanStep step) {
     auto index = [&](int64_t v) {
       return arith::ConstantIndexOp::create(b, loc, v);
     };
@@ -504,24 +495,10 @@ private:
                 scoreAt(nb, l, batch, pos, head,
                         arith::MinUIOp::create(nb, l, j, lastBlock)));
           }
-          Value anyStep = mayStep(nb, l, blocks[0], scores[0], inRange[0], state);
-          for (int64_t u = 1; u < kScanBatch; ++u)
-            anyStep = arith::OrIOp::create(
-                nb, l, anyStep,
-                mayStep(nb, l, blocks[u], scores[u], inRange[u], state));
-          auto ifAny = scf::IfOp::create(
-              nb, l, anyStep,
-              [&](OpBuilder &tb, Location tl) {
-                SmallVector<Value> current(state);
-                for (int64_t u = 0; u < kScanBatch; ++u)
-                  current =
-                      step(tb, tl, blocks[u], scores[u], inRange[u], current);
-                scf::YieldOp::create(tb, tl, current);
-              },
-              [&](OpBuilder &eb, Location el) {
-                scf::YieldOp::create(eb, el, state);
-              });
-          scf::YieldOp::create(nb, l, ifAny.getResults());
+          SmallVector<Value> current(state);
+          for (int64_t u = 0; u < kScanBatch; ++u)
+            current = step(nb, l, blocks[u], scores[u], inRange[u], current);
+          scf::YieldOp::create(nb, l, current);
         });
   }
 
@@ -574,28 +551,23 @@ private:
         b, loc, b.getF32FloatAttr(-std::numeric_limits<double>::infinity()));
     SmallVector<Value> inits(topN, negInf);
     inits.append(topN, index(-1));
-    // A block enters if it is a non-forced block of the row that beats the
-    // last slot; the last slot only rises, so a block that does not beat it
-    // at the start of a batch enters nowhere in the batch.
-    auto enters = [&](OpBuilder &nb, Location l, Value j, Value score,
-                      Value inRange, ValueRange slots) -> Value {
-      return arith::AndIOp::create(
-          nb, l,
-          arith::AndIOp::create(
-              nb, l, inRange,
-              arith::XOrIOp::create(nb, l, isForced(nb, l, j),
-                                    arith::ConstantIntOp::create(nb, l, 1, 1))),
-          arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT, score,
-                                slots[topN - 1]));
-    };
     auto scan = scanRow(
-        b, loc, scoreAt, batch, pos, head, numVisible, inits, enters,
+        b, loc, scoreAt, batch, pos, head, numVisible, inits,
         [&](OpBuilder &nb, Location l, Value j, Value score, Value inRange,
             ValueRange slots) -> SmallVector<Value> {
           ValueRange best = slots.take_front(topN);
           ValueRange bestIndex = slots.drop_front(topN);
+          Value enters = arith::AndIOp::create(
+              nb, l,
+              arith::AndIOp::create(
+                  nb, l, inRange,
+                  arith::XOrIOp::create(
+                      nb, l, isForced(nb, l, j),
+                      arith::ConstantIntOp::create(nb, l, 1, 1))),
+              arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT, score,
+                                    best.back()));
           auto insert = scf::IfOp::create(
-              nb, l, enters(nb, l, j, score, inRange, slots),
+              nb, l, enters,
               [&](OpBuilder &tb, Location tl) {
                 SmallVector<Value> scores, indices;
                 Value previousBelow;
