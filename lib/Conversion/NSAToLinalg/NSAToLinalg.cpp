@@ -631,9 +631,7 @@ private:
                                   block));
         rank = arith::AddIOp::create(
             b, loc, rank,
-            arith::IndexCastOp::create(
-                b, loc, b.getIndexType(),
-                arith::ExtUIOp::create(b, loc, b.getI64Type(), before)));
+            arith::IndexCastUIOp::create(b, loc, b.getIndexType(), before));
       }
       auto ifOp = scf::IfOp::create(
           b, loc, isChosen,
