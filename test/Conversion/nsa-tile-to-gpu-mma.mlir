@@ -19,6 +19,9 @@
 // CHECK:       %[[ITEMS:.*]] = arith.muli %{{.*}}, %c4{{.*}} : index
 // CHECK:       %[[BLOCKS:.*]] = arith.ceildivui %[[ITEMS]], %c4{{.*}} : index
 // CHECK:       gpu.launch blocks(%[[BID:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[BLOCKS]], {{.*}} threads({{.*}}) in (%{{.*}} = %c128{{.*}}, {{.*}}) dynamic_shared_memory_size %c8192_i32
+// A CTA-shared online-softmax kernel asks for #nsa.target's min_ctas_per_sm
+// (default 3) resident CTAs per SM.
+// CHECK-NEXT:    nsa.min_ctas_per_sm 3
 // The query fragments: pairs of bf16 per register, 2 k-steps x 4 registers.
 // CHECK-COUNT-8: vector.load %{{.*}} : memref<?x?x8x32xbf16>, vector<2xbf16>
 // CHECK:         %[[SMEM:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
@@ -207,6 +210,8 @@ func.func @window_wide_head(%q: tensor<?x?x8x144xbf16>, %k: tensor<?x?x2x144xbf1
 // CHECK:       %[[POSITIONS:.*]] = tensor.dim %{{.*}}, %c1
 // CHECK:       arith.ceildivui %{{.*}}, %c4{{.*}} : index
 // CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c20480_i32
+// Warp-private tiles: no occupancy hint.
+// CHECK-NOT:     nsa.min_ctas_per_sm
 // CHECK:         %[[LANE:[a-z0-9_]+]] = arith.remui %{{.*}}, %c32
 // CHECK:         %[[ITEM:.*]] = arith.addi
 // CHECK:         %[[ITERATION:.*]] = arith.divui %[[ITEM]], %c1
@@ -259,6 +264,7 @@ func.func @selected_f16(%q: tensor<?x?x4x48xf16>, %k: tensor<?x?x2x48xf16>, %v: 
 // CHECK-NOT:   nvvm.mma.sync
 // CHECK:       gpu.launch
 // CHECK-NOT:   dynamic_shared_memory_size
+// CHECK-NOT:   nsa.min_ctas_per_sm
 // CHECK-NOT:   nvvm.mma.sync
 // CHECK:       return
 module {
@@ -282,6 +288,8 @@ func.func @compressed_f32(%q: tensor<?x?x4x32xf32>, %kc: tensor<?x?x2x32xf32>, %
 // chunks.
 // CHECK-LABEL: func.func @probs_bf16
 // CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c10240_i32
+// The probability kernel gets no occupancy hint (measured slower with it).
+// CHECK-NOT:     nsa.min_ctas_per_sm
 // CHECK:         memref.load %{{.*}} : memref<?x?x8xf32>
 // CHECK:         memref.load %{{.*}} : memref<?x?x8xf32>
 // CHECK:         gpu.barrier

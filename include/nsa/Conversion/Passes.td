@@ -198,6 +198,11 @@ def NSAAttachNVVMTarget : Pass<"nsa-attach-nvvm-target", "::mlir::ModuleOp"> {
     The chip comes from the `nsa.target` attribute of the module (the H100
     default `sm_90a` when absent) unless the `chip` option is given; an
     unknown chip is an error.
+
+    It also turns every `nsa.min_ctas_per_sm` left in an outlined
+    `gpu.func` into that function's `nvvm.minctasm` (the largest, if a
+    kernel holds several) and erases the op; one outside a `gpu.func` (a
+    `gpu.launch` not outlined yet) is an error.
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"\"",

@@ -2,7 +2,9 @@
 //
 // Attaches an #nvvm.target to every gpu.module, with the chip of the
 // module's #nsa.target unless the `chip` option overrides it, so that one
-// attribute on the input decides the architecture of the whole pipeline.
+// attribute on the input decides the architecture of the whole pipeline;
+// and turns each outlined kernel's nsa.min_ctas_per_sm into its
+// nvvm.minctasm.
 //
 //===----------------------------------------------------------------------===//
 
@@ -36,6 +38,26 @@ struct NSAAttachNVVMTargetPass
     getOperation()->walk([&](gpu::GPUModuleOp module) {
       module.setTargetsAttr(ArrayAttr::get(&getContext(), {target}));
     });
+    WalkResult hints = getOperation()->walk([&](nsa::MinCtasPerSMOp hint) {
+      auto func = hint->getParentOfType<gpu::GPUFuncOp>();
+      if (!func) {
+        hint.emitOpError() << "must be in an outlined gpu.func by now (run "
+                              "gpu-kernel-outlining first)";
+        return WalkResult::interrupt();
+      }
+      // Several hints in one kernel (fused launches) ask for the most.
+      int64_t ctas = hint.getCtas();
+      if (auto previous = func->getAttrOfType<IntegerAttr>(
+              NVVM::NVVMDialect::getMinctasmAttrName()))
+        ctas = std::max(ctas, previous.getInt());
+      func->setAttr(
+          NVVM::NVVMDialect::getMinctasmAttrName(),
+          IntegerAttr::get(IntegerType::get(&getContext(), 32), ctas));
+      hint.erase();
+      return WalkResult::advance();
+    });
+    if (hints.wasInterrupted())
+      signalPassFailure();
   }
 };
 } // namespace

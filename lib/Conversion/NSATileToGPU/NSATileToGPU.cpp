@@ -546,6 +546,12 @@ LogicalResult TileLoopLowering::run() {
     b.setInsertionPointToEnd(&launch.getBody().front());
     gpu::TerminatorOp::create(b, loc);
     b.setInsertionPointToStart(&launch.getBody().front());
+    // The CTA-shared online-softmax kernels are latency-bound at the 2 CTAs
+    // per SM their registers allow; more resident warps pay for them (and
+    // not for the probability or warp-private kernels; docs/performance.md).
+    int64_t minCtas = TargetAttr::lookup(forall).getMinCtasPerSm();
+    if (tensorCores && ctaSharedTiles && !probs && minCtas > 0)
+      MinCtasPerSMOp::create(b, loc, minCtas);
     if (failed(tensorCores ? emitSlabKernel(launch) : emitKernel(launch)))
       return failure();
   }

@@ -57,3 +57,20 @@ func.func @prefetch_kept(%k: tensor<?x64xbf16>, %v: tensor<?x32xbf16>) {
   nsa.prefetch_tile %k, %v : tensor<?x64xbf16>, tensor<?x32xbf16>
   return
 }
+
+// -----
+
+// nsa.min_ctas_per_sm likewise declares no effects and is kept until
+// nsa-attach-nvvm-target moves it onto the outlined kernel.
+// CHECK-LABEL: func @min_ctas_kept
+// CHECK: gpu.launch
+// CHECK-NEXT: nsa.min_ctas_per_sm 3
+func.func @min_ctas_kept(%n: index) {
+  %c1 = arith.constant 1 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %n, %gy = %c1, %gz = %c1)
+      threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+    nsa.min_ctas_per_sm 3
+    gpu.terminator
+  }
+  return
+}

@@ -420,6 +420,34 @@ module attributes {nsa.target = #nsa.target<prefetch_blocks = -1>} {}
 
 // -----
 
+// expected-error @+1 {{min_ctas_per_sm (33) must be in [0, 32]}}
+module attributes {nsa.target = #nsa.target<min_ctas_per_sm = 33>} {}
+
+// -----
+
+// expected-error @+1 {{min_ctas_per_sm (-1) must be in [0, 32]}}
+module attributes {nsa.target = #nsa.target<min_ctas_per_sm = -1>} {}
+
+// -----
+
+func.func @min_ctas_outside_kernel() {
+  // expected-error @+1 {{'nsa.min_ctas_per_sm' op must be inside a gpu.launch or gpu.func}}
+  nsa.min_ctas_per_sm 3
+  return
+}
+
+// -----
+
+gpu.module @kernels {
+  gpu.func @no_ctas() kernel {
+    // expected-error @+1 {{'nsa.min_ctas_per_sm' op attribute 'ctas' failed to satisfy constraint: 64-bit signless integer attribute whose minimum value is 1}}
+    nsa.min_ctas_per_sm 0
+    gpu.return
+  }
+}
+
+// -----
+
 // The bound depends on the chip: the H100 default fits sm_90a, not sm_86.
 // expected-error @+1 {{shared_memory (232448) must be in [1, 101376] on sm_86}}
 module attributes {nsa.target = #nsa.target<chip = "sm_86">} {}

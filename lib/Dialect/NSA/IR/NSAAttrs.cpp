@@ -113,7 +113,7 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  StringRef chip, int64_t blockQ,
                                  int64_t blockKV, int64_t numWarps,
                                  int64_t numStages, int64_t sharedMemory,
-                                 int64_t prefetchBlocks) {
+                                 int64_t prefetchBlocks, int64_t minCtasPerSM) {
   if (failed(verifyChip(emitError, chip)))
     return failure();
   int64_t maxShared = maxSharedMemory(chip);
@@ -132,6 +132,11 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (prefetchBlocks < 0)
     return emitError() << "prefetch_blocks (" << prefetchBlocks
                        << ") must be >= 0";
+  // The most resident CTAs per SM of any supported chip.
+  constexpr int64_t kMaxCtasPerSM = 32;
+  if (minCtasPerSM < 0 || minCtasPerSM > kMaxCtasPerSM)
+    return emitError() << "min_ctas_per_sm (" << minCtasPerSM
+                       << ") must be in [0, " << kMaxCtasPerSM << "]";
   return success();
 }
 

@@ -9,6 +9,7 @@
 
 #include "NSAVerifyUtils.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/PatternMatch.h"
 
 #include <cmath>
@@ -324,6 +325,14 @@ LogicalResult PrefetchTileOp::verify() {
   return ShapeVerifier(*this)
       .tensor("key", getKey(), {"N", "Dk"}, ElementKind::Activation)
       .tensor("value", getValue(), {"N", "Dv"}, ElementKind::Activation);
+}
+
+LogicalResult MinCtasPerSMOp::verify() {
+  for (Operation *parent = (*this)->getParentOp(); parent;
+       parent = parent->getParentOp())
+    if (isa<gpu::LaunchOp, gpu::GPUFuncOp>(parent))
+      return success();
+  return emitOpError() << "must be inside a gpu.launch or gpu.func";
 }
 
 LogicalResult ProbsTileOp::inferReturnTypes(

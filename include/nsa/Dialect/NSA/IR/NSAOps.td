@@ -463,4 +463,34 @@ def NSA_PrefetchTileOp : NSA_Op<"prefetch_tile"> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// GPU kernel hints
+//===----------------------------------------------------------------------===//
+
+def NSA_MinCtasPerSMOp : NSA_Op<"min_ctas_per_sm"> {
+  let summary = "asks that a GPU kernel fit this many CTAs per SM";
+  let description = [{
+    Placed in a `gpu.launch` body (or the `gpu.func` outlined from it) by
+    `convert-nsa-tile-to-gpu`, from `#nsa.target`'s `min_ctas_per_sm`, for
+    the kernels that run faster with more resident warps than `ptxas`
+    would give them. Kernel outlining keeps the ops of a launch body but
+    not the launch's attributes, which is why this is an op: after
+    outlining, `nsa-attach-nvvm-target` turns it into the `gpu.func`'s
+    `nvvm.minctasm` (PTX `.minnctapersm`) and erases it.
+
+    It declares no memory effects on purpose, so that it is kept until
+    that pass consumes it.
+
+    ```mlir
+    gpu.launch blocks(%bx, %by, %bz) in (...) threads(%tx, %ty, %tz) in (...) {
+      nsa.min_ctas_per_sm 3
+      ...
+    }
+    ```
+  }];
+  let arguments = (ins ConfinedAttr<I64Attr, [IntMinValue<1>]>:$ctas);
+  let assemblyFormat = "$ctas attr-dict";
+  let hasVerifier = 1;
+}
+
 #endif // NSA_DIALECT_NSAOPS_TD
