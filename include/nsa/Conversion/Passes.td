@@ -124,6 +124,13 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     128-byte lines of its rows, split among the threads that walk the
     tile's rows (the warp, or the CTA).
 
+    The CTA-shared online-softmax kernels (compressed and window attention
+    on tensor cores) start with `nsa.min_ctas_per_sm N` when `#nsa.target`'s
+    `min_ctas_per_sm` N is not 0 (default 3); after `gpu-kernel-outlining`,
+    `nsa-attach-nvvm-target` turns it into the kernel's `nvvm.minctasm`. A
+    pipeline of one's own must run that pass too (or set
+    `min_ctas_per_sm = 0`).
+
     Tile loops of `nsa.probs_tile` (from `nsa.compressed_probs`) lower the
     same two ways, without softmax state: each probability is stored into
     the loop's output as soon as it is computed (tensor cores: f32 pairs
