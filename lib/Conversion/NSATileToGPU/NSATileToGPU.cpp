@@ -1234,16 +1234,20 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
   // tiles are copied by every warp, and the CTA's warps are neighbouring
   // positions that mostly stage the same blocks: keep them in L1 (.ca).
   UnitAttr bypassL1 = ctaSharedTiles ? b.getUnitAttr() : UnitAttr();
-  auto copyRow = [&](Value rowInTile, Value sourceRow, Value column,
-                     Value sourceElements) {
+  // One 16-byte copy into (rowInTile, column) of the tile from the slice's
+  // element at (sourceRow, sourceColumn), both already offset into the
+  // buffer; no sourceElements copies all 8.
+  auto copy16 = [&](Value rowInTile, Value column, Value sourceRow,
+                    Value sourceColumn, Value sourceElements) {
     SmallVector<Value> indices(slice.offsets);
-    indices[slice.keptDims[0]] =
-        add(indices[slice.keptDims[0]], add(chunk, sourceRow));
-    indices[slice.keptDims[1]] = add(indices[slice.keptDims[1]], column);
+    indices[slice.keptDims[0]] = sourceRow;
+    indices[slice.keptDims[1]] = sourceColumn;
     nvgpu::DeviceAsyncCopyOp::create(
         b, loc, tokenType, tile, ValueRange{rowInTile, column}, slice.buffer,
         indices, b.getIndexAttr(8), sourceElements, bypassL1);
   };
+  Value rowOffset = slice.offsets[slice.keptDims[0]];
+  Value columnOffset = slice.offsets[slice.keptDims[1]];
   auto copyClamped = [&] {
     for (int64_t i = 0, e = llvm::divideCeil(copies, copiers); i < e; ++i) {
       Value copy = add(copier, index(i * copiers));
@@ -1267,7 +1271,8 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
         sourceElements =
             arith::SelectOp::create(b, loc, inTile, sourceElements, index(0));
       }
-      copyRow(tileRow, sourceRow, column, sourceElements);
+      copy16(tileRow, column, add(rowOffset, add(chunk, sourceRow)),
+             add(columnOffset, column), sourceElements);
     }
   };
   if (copies % copiers != 0 || copiers % segments != 0) {
@@ -1289,16 +1294,13 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
       index(8));
   // The source row is (offset + chunk + firstRow) + constant: LLVM folds
   // the constant into the address's immediate offset.
-  SmallVector<Value> indices(slice.offsets);
-  Value firstSourceRow = add(indices[slice.keptDims[0]], add(chunk, firstRow));
-  indices[slice.keptDims[1]] = add(indices[slice.keptDims[1]], column);
+  Value firstSourceRow = add(rowOffset, add(chunk, firstRow));
+  Value sourceColumn = add(columnOffset, column);
   for (int64_t i = 0, e = copies / copiers; i < e; ++i) {
     Value step = index(i * (copiers / segments));
-    indices[slice.keptDims[0]] = add(firstSourceRow, step);
-    nvgpu::DeviceAsyncCopyOp::create(b, loc, tokenType, tile,
-                                     ValueRange{add(firstRow, step), column},
-                                     slice.buffer, indices, b.getIndexAttr(8),
-                                     /*dstElements=*/Value(), bypassL1);
+    Value sourceRow = add(firstSourceRow, step);
+    copy16(add(firstRow, step), column, sourceRow, sourceColumn,
+           /*sourceElements=*/Value());
   }
   b.setInsertionPointToStart(&ifFull.getElseRegion().front());
   copyClamped();
