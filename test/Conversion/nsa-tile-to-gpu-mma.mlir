@@ -22,11 +22,11 @@
 // A CTA-shared online-softmax kernel asks for #nsa.target's min_ctas_per_sm
 // (default 3) resident CTAs per SM.
 // CHECK-NEXT:    nsa.min_ctas_per_sm 3
+// The query fragments: pairs of bf16 per register, 2 k-steps x 4 registers.
+// CHECK-COUNT-8: vector.load %{{.*}} : memref<?x?x8x32xbf16>, vector<2xbf16>
 // CHECK:         %[[SMEM:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
 // CHECK:         %[[KT:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK:         %[[VT:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x24xbf16, #gpu.address_space<workgroup>>
-// The query fragments: pairs of bf16 per register, 2 k-steps x 4 registers.
-// CHECK-COUNT-8: vector.load %{{.*}} : memref<?x?x8x32xbf16>, vector<2xbf16>
 // The KV tile loop from nsa-tile. In it, a software pipeline over 64-key
 // chunks with two cp.async groups per chunk (K, then V). Prologue: chunk 0's
 // copies, skipped (but committed) when no row of the CTA's slabs sees it.
@@ -192,72 +192,6 @@ func.func @window_wide_head(%q: tensor<?x?x8x144xbf16>, %k: tensor<?x?x2x144xbf1
       : tensor<?x?x8x144xbf16>, tensor<?x?x2x144xbf16>, tensor<?x?x2x144xbf16>
       -> tensor<?x?x8x144xbf16>, tensor<?x?x8xf32>
   return %o, %l : tensor<?x?x8x144xbf16>, tensor<?x?x8xf32>
-}
-}
-
-// -----
-
-// slabs_per_warp = 2: the same window with 32 positions per tile, 128 rows =
-// 8 slabs, so each of the CTA's 4 warps takes 2 slabs (4 work items per
-// tile). The chunks shrink to 32 keys, 32 x ((32 + 8) + (16 + 8)) x 2 =
-// 4096 bytes, and the query rows move to shared memory after them, 128 x
-// (32 + 8) x 2 = 10240 bytes: each warp copies its 32 rows with 16-byte
-// loads, then a warp barrier. Per lane the state holds 4 rows (2 per slab)
-// and 2 x 8 accumulators. S = Q K^T reads the query fragments by ldmatrix
-// (one x4 per k-step and slab), and each K fragment (x4: two k-steps) feeds
-// an mma.sync per k-step and slab; each V fragment (x4: the two n-tiles of
-// Dv = 16) one per n-tile and slab.
-// CHECK-LABEL: func.func @window_two_slabs
-// CHECK:       %[[ITEMS:.*]] = arith.muli %{{.*}}, %c4{{.*}} : index
-// CHECK:       arith.ceildivui %[[ITEMS]], %c4{{.*}} : index
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c14336_i32
-// Its registers leave no room for min_ctas_per_sm's 3 CTAs per SM.
-// CHECK-NOT:     nsa.min_ctas_per_sm
-// CHECK:         %[[KT:.*]] = memref.view {{.*}} to memref<32x40xbf16, #gpu.address_space<workgroup>>
-// CHECK:         %[[VT:.*]] = memref.view {{.*}} to memref<32x24xbf16, #gpu.address_space<workgroup>>
-// CHECK:         %[[QT:.*]] = memref.view %{{.*}}[%c4096{{.*}}][] : {{.*}} to memref<128x40xbf16, #gpu.address_space<workgroup>>
-// CHECK-COUNT-4: vector.store %{{.*}}, %[[QT]][%{{.*}}, %{{.*}}] : memref<128x40xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
-// CHECK:         nvvm.bar.warp.sync
-// CHECK-NOT:     vector<2xbf16>
-// CHECK:         scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<16xf32>)
-// CHECK:           scf.for {{.*}} step %c32{{.*}} iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<16xf32>)
-// CHECK-COUNT-4:       nvgpu.ldmatrix %[[QT]]
-// CHECK:               nvgpu.ldmatrix %[[KT]]
-// CHECK-COUNT-4:       nvvm.mma.sync
-// CHECK-NOT:           nvvm.mma.sync
-// CHECK:               nvgpu.ldmatrix %[[KT]]
-// CHECK:               nvgpu.ldmatrix %[[VT]]{{.*}}transpose = true
-// CHECK-COUNT-4:       nvvm.mma.sync
-// CHECK-NOT:           nvvm.mma.sync
-// CHECK:               nvgpu.ldmatrix %[[VT]]{{.*}}transpose = true
-// 4 rows per lane: 4 lse stores (by the quad leader) and 4 x 2 output pairs.
-// CHECK-COUNT-8: vector.store %{{.*}} : memref<?x?x8x16xbf16>, vector<2xbf16>
-module attributes {nsa.target = #nsa.target<block_q = 32, slabs_per_warp = 2>} {
-func.func @window_two_slabs(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v: tensor<?x?x2x16xbf16>)
-    -> (tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>) {
-  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
-      : tensor<?x?x8x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x2x16xbf16>
-      -> tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
-  return %o, %l : tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
-}
-}
-
-// -----
-
-// slabs_per_warp = 2 where a tile has fewer than 4 x 2 slabs (16 positions x
-// 4 heads = 4 slabs): one slab per warp, 64-key chunks and query fragments
-// in registers (no query tile in shared memory), as without it.
-// CHECK-LABEL: func.func @window_two_slabs_too_few
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c8192_i32
-// CHECK-COUNT-8: vector.load %{{.*}} : memref<?x?x8x32xbf16>, vector<2xbf16>
-// CHECK:         scf.for {{.*}} -> (vector<2xf32>, vector<2xf32>, vector<8xf32>)
-module attributes {nsa.target = #nsa.target<block_q = 16, slabs_per_warp = 2>} {
-func.func @window_two_slabs_too_few(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v: tensor<?x?x2x16xbf16>)
-    -> (tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>) {
-  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
-      : tensor<?x?x8x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x2x16xbf16>
-      -> tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
-  return %o, %l : tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
 }
 }
 

@@ -120,22 +120,12 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     chunks that every row sees entirely skip the per-key masks. Other types
     and shapes keep the CUDA-core kernel above.
 
-    With `#nsa.target`'s `slabs_per_warp = 2`, a CTA-shared online-softmax
-    kernel whose tiles have `2 * num_warps` slabs or a multiple gives each
-    warp two slabs (work items of 32 rows): every K and V fragment a warp
-    reads by `ldmatrix` feeds one `mma.sync` per slab, so a warp has twice
-    the independent MMAs per shared-memory read. The chunks shrink to 32
-    keys (the two slabs' scores take the registers of one 64-key chunk), and
-    the query rows are copied once into a shared-memory tile after the K/V
-    stages and read back by `ldmatrix` per chunk, since two slabs' query
-    fragments and accumulators together do not fit in registers.
-
     `nsa.prefetch_tile` becomes `nvvm.prefetch level = L2` over the
     128-byte lines of its rows, split among the threads that walk the
     tile's rows (the warp, or the CTA).
 
     The CTA-shared online-softmax kernels (compressed and window attention
-    on tensor cores, one slab per warp) start with `nsa.min_ctas_per_sm N` when `#nsa.target`'s
+    on tensor cores) start with `nsa.min_ctas_per_sm N` when `#nsa.target`'s
     `min_ctas_per_sm` N is not 0 (default 3); after `gpu-kernel-outlining`,
     `nsa-attach-nvvm-target` turns it into the kernel's `nvvm.minctasm`. A
     pipeline of one's own must run that pass too (or set

@@ -116,9 +116,6 @@ struct SlabTokens {
   Value first, last;
 };
 
-/// MMA C fragments of one slab: per n-tile, the lane's 4 f32.
-using Fragments = SmallVector<SmallVector<Value>>;
-
 /// Lowers one tile loop. All IR is created by `b`; values of the original
 /// loop are translated through `map` (tensors of the tile state map to
 /// registers, captured tensors to buffers).
@@ -193,14 +190,8 @@ private:
   Value ldmatrix(Value tile, Value rowIndex, Value colIndex, int64_t numTiles,
                  bool transpose);
   Value quadReduce(Value value, bool isMax);
-  /// S = Q K^T for the staged chunk, per slab of the warp: keyChunk / 8
-  /// n-tiles x 4 f32 per lane. Each K fragment serves all the warp's slabs.
-  SmallVector<Fragments> scoreFragments();
-  /// The A fragments of k-steps [kStep, kStep + steps) of the warp's slab
-  /// `slab`: 4 registers per step, from registers or the shared query tile.
-  SmallVector<Value> queryFragments(int64_t slab, int64_t kStep, int64_t steps);
-  /// Copies the warp's query rows into its rows of the shared query tile.
-  void stageQueryRows(const SliceInfo &query, Value warp, Value fallbackRow);
+  /// S = Q K^T for the 32 staged keys: 4 n-tiles x 4 f32 per lane.
+  SmallVector<SmallVector<Value>> scoreFragments();
   /// The scores scaled into the log2 domain, -inf where a key is past the
   /// chunk, after the row, or (with a window) before it.
   SmallVector<SmallVector<Value>> maskScores(
@@ -218,12 +209,12 @@ private:
                                      index(keys.stride)),
                index(keys.offset));
   }
-  /// The token positions of the first and last valid row of the warp's
-  /// slab `slab`, or of the `rows` tile rows from `firstRow`.
-  SlabTokens slabTokens(Value queryPos, int64_t slab);
+  /// The token positions of the first and last valid row of the slab, or
+  /// of the `rows` tile rows from `firstRow`.
+  SlabTokens slabTokens(Value queryPos);
   SlabTokens rowSpanTokens(Value queryPos, Value firstRow, int64_t rows);
-  /// The rows whose keys are staged together: the warp's, or the CTA's
-  /// when `ctaSharedTiles`. Which chunks to stage is decided over
+  /// The rows whose keys are staged together: the slab's, or the CTA's
+  /// slabs' when `ctaSharedTiles`. Which chunks to stage is decided over
   /// these rows, so that it is uniform across the threads that stage.
   SlabTokens stagingTokens(Value queryPos);
 
@@ -284,12 +275,6 @@ private:
   // fragments and the warp's shared-memory tiles.
   Type inputType;
   int64_t slabsPerTile = 0;
-  /// 16-row slabs per warp: 2 (the target's slabs_per_warp) shares each
-  /// K and V fragment a warp reads from shared memory between two slabs
-  /// and gives it two independent MMA chains per fragment; only for
-  /// CTA-shared online-softmax tiles with numWarps * 2 slabs.
-  int64_t slabsPerWarp = 1;
-  int64_t warpRows() const { return kSlabRows * slabsPerWarp; }
   /// The CTA's warps take consecutive slabs of one tile and share one set
   /// of key/value tiles: each chunk is copied once per CTA instead of once
   /// per warp (the attention kernels are bound by these L2 -> shared
@@ -357,11 +342,8 @@ private:
     return arith::MinUIOp::create(b, loc, index(keyChunk),
                                   arith::SubIOp::create(b, loc, count, chunk));
   }
-  /// The warp's first row, the CTA's first row, and the tile's row count.
+  /// The slab's first row, the CTA's first row, and the tile's row count.
   Value rowBase, ctaRowBase, tileRows;
-  Value slabRowBase(int64_t slab) {
-    return slab ? add(rowBase, index(kSlabRows * slab)) : rowBase;
-  }
   /// The thread's index in the CTA, which spreads the shared tiles' copies.
   Value threadInCta;
   /// The threads that walk the tile's KV rows together, as (this thread's
@@ -372,22 +354,10 @@ private:
       return {lane, kWarpSize};
     return {threadInCta, numWarps * kWarpSize};
   }
-  /// Per lane row 2 * slab + i (row lane / 4 + 8 * i of the warp's slab).
-  SmallVector<Value> rowPos, rowHead, rowValid;
+  Value rowPos[2], rowHead[2], rowValid[2];
   /// 2 * (lane % 4): the first of the two fragment columns a lane holds.
   Value lanePair;
-  /// The query A fragments of each of the warp's slabs, in registers; or,
-  /// with two slabs (whose fragments and accumulators would not fit in
-  /// registers together), the shared query tile, [numWarps * warpRows][Dk +
-  /// pad], and the warp's first row in it.
-  SmallVector<SmallVector<Value>> queryFrags;
-  bool queryInShared() const { return slabsPerWarp > 1; }
-  int64_t queryTileBytes() const {
-    return queryInShared() ? numWarps * warpRows() * (headDim + kRowPad) *
-                                 (inputType.getIntOrFloatBitWidth() / 8)
-                           : 0;
-  }
-  Value sharedQuery, sharedQueryRow;
+  SmallVector<Value> queryFrags;
   Value keyTile, valueTile;
 };
 
@@ -504,14 +474,8 @@ bool TileLoopLowering::canUseTensorCores() {
   slabsPerTile =
       llvm::divideCeil(*positions * queryType.getDimSize(1), kSlabRows);
   ctaSharedTiles = slabsPerTile % numWarps == 0;
-  int64_t targetSlabs = TargetAttr::lookup(forall).getSlabsPerWarp();
-  slabsPerWarp =
-      ctaSharedTiles && !probs && slabsPerTile % (numWarps * targetSlabs) == 0
-          ? targetSlabs
-          : 1;
-  // Two slabs' score chunks take the registers of one 64-key chunk.
   keyChunk = ctaSharedTiles && std::max(headDim, valueDim) <= kWideChunkMaxDim
-                 ? kSharedKeyChunk / slabsPerWarp
+                 ? kSharedKeyChunk
                  : kPrivateKeyChunk;
   stages = ctaSharedTiles ? TargetAttr::lookup(forall).getNumStages() : 1;
   // Head dims too large for the warps' tiles in the target's shared memory
@@ -520,8 +484,7 @@ bool TileLoopLowering::canUseTensorCores() {
 }
 
 int64_t TileLoopLowering::sharedMemoryBytes() const {
-  return (ctaSharedTiles ? 1 : numWarps) * stages * stageBytes() +
-         queryTileBytes();
+  return (ctaSharedTiles ? 1 : numWarps) * stages * stageBytes();
 }
 
 LogicalResult TileLoopLowering::run() {
@@ -569,9 +532,8 @@ LogicalResult TileLoopLowering::run() {
   tensorCores = canUseTensorCores();
   Value sharedBytes;
   if (tensorCores) {
-    // One warp per (tile, slabsPerWarp slabs) work item.
-    Value items = arith::MulIOp::create(b, loc, blocks,
-                                        index(slabsPerTile / slabsPerWarp));
+    // One warp per (tile, slab) work item.
+    Value items = arith::MulIOp::create(b, loc, blocks, index(slabsPerTile));
     blocks = arith::CeilDivUIOp::create(b, loc, items, index(numWarps));
     sharedBytes = arith::ConstantIntOp::create(b, loc, b.getI32Type(),
                                                sharedMemoryBytes());
@@ -587,10 +549,8 @@ LogicalResult TileLoopLowering::run() {
     // The CTA-shared online-softmax kernels are latency-bound at the 2 CTAs
     // per SM their registers allow; more resident warps pay for them (and
     // not for the probability or warp-private kernels; docs/performance.md).
-    // Two slabs per warp need all of a warp's 255 registers instead.
     int64_t minCtas = TargetAttr::lookup(forall).getMinCtasPerSm();
-    if (tensorCores && ctaSharedTiles && !probs && slabsPerWarp == 1 &&
-        minCtas > 0)
+    if (tensorCores && ctaSharedTiles && !probs && minCtas > 0)
       MinCtasPerSMOp::create(b, loc, minCtas);
     if (failed(tensorCores ? emitSlabKernel(launch) : emitKernel(launch)))
       return failure();
@@ -699,10 +659,9 @@ Type TileLoopLowering::stateType(Type tensorType) const {
   auto type = cast<RankedTensorType>(tensorType);
   auto f32Type = Float32Type::get(type.getContext());
   if (tensorCores) {
-    // Per lane and slab: max and sum of its two rows; the accumulator
-    // fragments of Dv / 8 n-tiles, 4 values each.
-    return VectorType::get(
-        {slabsPerWarp * (type.getRank() == 2 ? 2 : valueDim / 2)}, f32Type);
+    // Per lane: max and sum of its two rows; the accumulator fragments of
+    // Dv / 8 n-tiles, 4 values each.
+    return VectorType::get({type.getRank() == 2 ? 2 : valueDim / 2}, f32Type);
   }
   if (type.getRank() == 2)
     return f32Type;
@@ -1075,9 +1034,8 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   Value item = add(arith::MulIOp::create(b, loc, launch.getBlockIds().x,
                                          index(numWarps)),
                    warp);
-  int64_t itemsPerTile = slabsPerTile / slabsPerWarp;
-  Value iteration = arith::DivUIOp::create(b, loc, item, index(itemsPerTile));
-  Value warpItem = arith::RemUIOp::create(b, loc, item, index(itemsPerTile));
+  Value iteration = arith::DivUIOp::create(b, loc, item, index(slabsPerTile));
+  Value slab = arith::RemUIOp::create(b, loc, item, index(slabsPerTile));
   Value iterations = index(1);
   for (Value bound : bounds)
     iterations = arith::MulIOp::create(b, loc, iterations, bound);
@@ -1085,9 +1043,9 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   // With warp-private tiles warps are independent, so a warp without work
   // just skips; all branches below are warp-uniform. With CTA-shared tiles
   // the item's tile is the same for all warps of the CTA (slabsPerTile is
-  // a multiple of numWarps * slabsPerWarp), so the branches that stage
-  // tiles are CTA-uniform, and a warp whose slabs are past a ragged last
-  // tile computes on clamped rows and stores nothing.
+  // a multiple of numWarps), so the branches that stage tiles are
+  // CTA-uniform, and a warp whose slab is past a ragged last tile computes
+  // on clamped rows and stores nothing.
   OpBuilder::InsertionGuard guard(b);
   auto ifItem = scf::IfOp::create(
       b, loc,
@@ -1104,11 +1062,11 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
   tileRows = arith::MulIOp::create(b, loc, query.sizes[query.keptDims[0]],
                                    index(heads));
-  rowBase = arith::MulIOp::create(b, loc, warpItem, index(warpRows()));
+  rowBase = arith::MulIOp::create(b, loc, slab, index(kSlabRows));
   ctaRowBase = ctaSharedTiles
                    ? arith::SubIOp::create(
                          b, loc, rowBase,
-                         arith::MulIOp::create(b, loc, warp, index(warpRows())))
+                         arith::MulIOp::create(b, loc, warp, index(kSlabRows)))
                          .getResult()
                    : rowBase;
   auto ifRows = scf::IfOp::create(
@@ -1118,25 +1076,40 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
       /*withElseRegion=*/false);
   b.setInsertionPointToStart(&ifRows.getThenRegion().front());
 
-  // This lane's rows; rows past the tile compute on a copy of the warp's
-  // first row (the tile's last row for a warp past it) and are never
+  // This lane's rows; rows past the tile compute on a copy of the slab's
+  // first row (the tile's last row for a slab past it) and are never
   // stored.
   Value quad = arith::DivUIOp::create(b, loc, lane, index(4));
   Value fallbackRow = arith::MinUIOp::create(
       b, loc, rowBase, arith::SubIOp::create(b, loc, tileRows, index(1)));
-  rowPos.assign(2 * slabsPerWarp, Value());
-  rowHead.assign(2 * slabsPerWarp, Value());
-  rowValid.assign(2 * slabsPerWarp, Value());
-  for (int64_t r = 0; r < 2 * slabsPerWarp; ++r) {
-    Value rowId = add(slabRowBase(r / 2), add(quad, index(8 * (r % 2))));
-    rowValid[r] = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+  for (int i = 0; i < 2; ++i) {
+    Value rowId = add(rowBase, add(quad, index(8 * i)));
+    rowValid[i] = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                         rowId, tileRows);
-    rowId = arith::SelectOp::create(b, loc, rowValid[r], rowId, fallbackRow);
-    rowPos[r] = arith::DivUIOp::create(b, loc, rowId, index(heads));
-    rowHead[r] = arith::RemUIOp::create(b, loc, rowId, index(heads));
+    rowId = arith::SelectOp::create(b, loc, rowValid[i], rowId, fallbackRow);
+    rowPos[i] = arith::DivUIOp::create(b, loc, rowId, index(heads));
+    rowHead[i] = arith::RemUIOp::create(b, loc, rowId, index(heads));
   }
+
+  // Query A fragments, one set of 4 registers per 16 head dims.
   lanePair = arith::MulIOp::create(
       b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
+  auto pairType = VectorType::get({2}, inputType);
+  queryFrags.clear();
+  for (int64_t k = 0; k < headDim / 16; ++k) {
+    for (auto [rowSel, colOffset] :
+         {std::pair{0, 0}, std::pair{1, 0}, std::pair{0, 8}, std::pair{1, 8}}) {
+      SmallVector<Value> indices(query.offsets);
+      indices[query.keptDims[0]] =
+          add(indices[query.keptDims[0]], rowPos[rowSel]);
+      indices[query.keptDims[1]] =
+          add(indices[query.keptDims[1]], rowHead[rowSel]);
+      indices[query.keptDims[2]] = add(indices[query.keptDims[2]],
+                                       add(lanePair, index(16 * k + colOffset)));
+      queryFrags.push_back(
+          vector::LoadOp::create(b, loc, pairType, query.buffer, indices));
+    }
+  }
 
   // The warp's (or CTA's) shared-memory tiles: per stage [keyChunk][Dk +
   // pad] and [keyChunk][Dv + pad]; the tiles of stage 0 by default.
@@ -1152,75 +1125,7 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   if (valueDim)
     valueTile = stageTile(index(0), /*isValue=*/true);
 
-  if (queryInShared()) {
-    stageQueryRows(query, warp, fallbackRow);
-    return emitTileBody();
-  }
-  // Query A fragments of each slab in registers, 4 per 16 head dims.
-  auto pairType = VectorType::get({2}, inputType);
-  queryFrags.assign(slabsPerWarp, {});
-  for (int64_t slab = 0; slab < slabsPerWarp; ++slab) {
-    for (int64_t k = 0; k < headDim / 16; ++k) {
-      for (auto [rowSel, colOffset] : {std::pair{0, 0}, std::pair{1, 0},
-                                       std::pair{0, 8}, std::pair{1, 8}}) {
-        int64_t r = 2 * slab + rowSel;
-        SmallVector<Value> indices(query.offsets);
-        indices[query.keptDims[0]] = add(indices[query.keptDims[0]], rowPos[r]);
-        indices[query.keptDims[1]] =
-            add(indices[query.keptDims[1]], rowHead[r]);
-        indices[query.keptDims[2]] =
-            add(indices[query.keptDims[2]],
-                add(lanePair, index(16 * k + colOffset)));
-        queryFrags[slab].push_back(
-            vector::LoadOp::create(b, loc, pairType, query.buffer, indices));
-      }
-    }
-  }
   return emitTileBody();
-}
-
-void TileLoopLowering::stageQueryRows(const SliceInfo &query, Value warp,
-                                      Value fallbackRow) {
-  // The query tile follows the K/V stages in dynamic shared memory.
-  auto workgroup =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  sharedQuery = memref::ViewOp::create(
-      b, loc,
-      MemRefType::get({numWarps * warpRows(), headDim + kRowPad}, inputType,
-                      MemRefLayoutAttrInterface(), workgroup),
-      sharedBytes, index(sharedMemoryBytes() - queryTileBytes()), ValueRange());
-  sharedQueryRow = arith::MulIOp::create(b, loc, warp, index(warpRows()));
-  // 16-byte loads, consecutive lanes along a row; rows past the tile copy
-  // the fallback row (they are never stored). Each warp reads back only its
-  // own rows, so a warp barrier orders the stores before the ldmatrix.
-  int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
-  int64_t segments = headDim / 8;
-  auto vectorType = VectorType::get({8}, inputType);
-  for (int64_t first = 0; first < warpRows() * segments; first += kWarpSize) {
-    Value copy = add(lane, index(first));
-    Value rowInWarp = arith::DivUIOp::create(b, loc, copy, index(segments));
-    Value column = arith::MulIOp::create(
-        b, loc, arith::RemUIOp::create(b, loc, copy, index(segments)),
-        index(8));
-    Value rowId = add(rowBase, rowInWarp);
-    Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                        rowId, tileRows);
-    rowId = arith::SelectOp::create(b, loc, valid, rowId, fallbackRow);
-    SmallVector<Value> indices(query.offsets);
-    indices[query.keptDims[0]] =
-        add(indices[query.keptDims[0]],
-            arith::DivUIOp::create(b, loc, rowId, index(heads)));
-    indices[query.keptDims[1]] =
-        add(indices[query.keptDims[1]],
-            arith::RemUIOp::create(b, loc, rowId, index(heads)));
-    indices[query.keptDims[2]] = add(indices[query.keptDims[2]], column);
-    Value values =
-        vector::LoadOp::create(b, loc, vectorType, query.buffer, indices);
-    vector::StoreOp::create(b, loc, values, sharedQuery,
-                            ValueRange{add(sharedQueryRow, rowInWarp), column});
-  }
-  NVVM::SyncWarpOp::create(
-      b, loc, arith::ConstantIntOp::create(b, loc, b.getI32Type(), -1));
 }
 
 void TileLoopLowering::waitGroups(int32_t pending) {
@@ -1504,79 +1409,51 @@ Value TileLoopLowering::quadReduce(Value value, bool isMax) {
   return value;
 }
 
-SmallVector<Value> TileLoopLowering::queryFragments(int64_t slab, int64_t kStep,
-                                                    int64_t steps) {
-  if (!queryInShared())
-    return SmallVector<Value>(
-        ArrayRef<Value>(queryFrags[slab]).slice(4 * kStep, 4 * steps));
-  // ldmatrix.x4 gives the A fragment of one k-step when lanes 0-15 address
-  // the slab's 16 rows at its first 8 columns and lanes 16-31 at the next 8.
-  Value row =
-      add(sharedQueryRow, add(arith::RemUIOp::create(b, loc, lane, index(16)),
-                              index(kSlabRows * slab)));
-  Value colInStep = arith::MulIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, lane, index(16)), index(8));
-  SmallVector<Value> fragments;
-  for (int64_t step = kStep; step < kStep + steps; ++step) {
-    Value frag = ldmatrix(sharedQuery, row, add(colInStep, index(16 * step)), 4,
-                          /*transpose=*/false);
-    for (int64_t i = 0; i < 4; ++i)
-      fragments.push_back(vector::ExtractOp::create(b, loc, frag, i));
-  }
-  return fragments;
-}
-
-SmallVector<Fragments> TileLoopLowering::scoreFragments() {
+SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
   // S = Q K^T: the chunk's keys as n-tiles of 8; B fragments by ldmatrix from
-  // the key tile (rows = keys), two k-steps per x4 load, each used by every
-  // slab of the warp. The k-steps are the outer loop, so the accumulate
-  // chains of the n-tiles and slabs interleave and query fragments from
-  // shared memory are read once per chunk.
+  // the key tile (rows = keys), two k-steps per x4 load.
   Value lane8 = arith::RemUIOp::create(b, loc, lane, index(8));
   Value laneOctet = arith::DivUIOp::create(b, loc, lane, index(8));
   const int64_t keyTiles = keyTilesPerChunk();
   int64_t kSteps = headDim / 16;
   Value zero = f32(0.0);
-  SmallVector<Fragments> scores(
-      slabsPerWarp, Fragments(keyTiles, SmallVector<Value>(4, zero)));
-  for (int64_t k = 0; k < kSteps; k += 2) {
-    bool twoSteps = k + 1 < kSteps;
-    SmallVector<SmallVector<Value>> a;
-    for (int64_t slab = 0; slab < slabsPerWarp; ++slab)
-      a.push_back(queryFragments(slab, k, twoSteps ? 2 : 1));
-    Value col =
-        add(arith::MulIOp::create(
-                b, loc,
-                twoSteps ? laneOctet
-                         : arith::RemUIOp::create(b, loc, laneOctet, index(2)),
-                index(8)),
-            index(16 * k));
-    for (int64_t j = 0; j < keyTiles; ++j) {
-      Value frag = ldmatrix(keyTile, add(lane8, index(8 * j)), col,
-                            twoSteps ? 4 : 2, /*transpose=*/false);
+  SmallVector<SmallVector<Value>> scores(keyTiles);
+  for (int64_t j = 0; j < keyTiles; ++j) {
+    SmallVector<Value> c(4, zero);
+    Value tileRow = add(lane8, index(8 * j));
+    for (int64_t k = 0; k < kSteps; k += 2) {
+      bool twoSteps = k + 1 < kSteps;
+      Value col = add(arith::MulIOp::create(
+                          b, loc,
+                          twoSteps ? laneOctet
+                                   : arith::RemUIOp::create(b, loc, laneOctet,
+                                                            index(2)),
+                          index(8)),
+                      index(16 * k));
+      Value frag = ldmatrix(keyTile, tileRow, col, twoSteps ? 4 : 2,
+                            /*transpose=*/false);
       auto part = [&](int64_t i) {
         return vector::ExtractOp::create(b, loc, frag, i).getResult();
       };
-      for (int64_t slab = 0; slab < slabsPerWarp; ++slab) {
-        ArrayRef<Value> slabA = a[slab];
-        SmallVector<Value> &c = scores[slab][j];
-        c = mma(slabA.slice(0, 4), {part(0), part(1)}, c);
-        if (twoSteps)
-          c = mma(slabA.slice(4, 4), {part(2), part(3)}, c);
-      }
+      c = mma(ArrayRef<Value>(queryFrags).slice(4 * k, 4), {part(0), part(1)},
+              c);
+      if (twoSteps)
+        c = mma(ArrayRef<Value>(queryFrags).slice(4 * (k + 1), 4),
+                {part(2), part(3)}, c);
     }
+    scores[j] = c;
   }
   return scores;
 }
 
-SlabTokens TileLoopLowering::slabTokens(Value queryPos, int64_t slab) {
-  return rowSpanTokens(queryPos, slabRowBase(slab), kSlabRows);
+SlabTokens TileLoopLowering::slabTokens(Value queryPos) {
+  return rowSpanTokens(queryPos, rowBase, kSlabRows);
 }
 
 SlabTokens TileLoopLowering::stagingTokens(Value queryPos) {
   if (!ctaSharedTiles)
-    return rowSpanTokens(queryPos, rowBase, warpRows());
-  return rowSpanTokens(queryPos, ctaRowBase, numWarps * warpRows());
+    return slabTokens(queryPos);
+  return rowSpanTokens(queryPos, ctaRowBase, numWarps * kSlabRows);
 }
 
 SlabTokens TileLoopLowering::rowSpanTokens(Value queryPos, Value firstRow,
@@ -1678,14 +1555,8 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
         keyTile = wholeKey;
         valueTile = wholeValue;
       });
-  // Per slab of the warp: the lane's two rows' tokens and the slab's span.
-  SmallVector<SmallVector<Value>> queryToken;
-  SmallVector<SlabTokens> slabs;
-  for (int64_t slab = 0; slab < slabsPerWarp; ++slab) {
-    queryToken.push_back(
-        {add(queryPos, rowPos[2 * slab]), add(queryPos, rowPos[2 * slab + 1])});
-    slabs.push_back(slabTokens(queryPos, slab));
-  }
+  Value queryToken[2] = {add(queryPos, rowPos[0]), add(queryPos, rowPos[1])};
+  SlabTokens slab = slabTokens(queryPos);
   SlabTokens staged = stagingTokens(queryPos);
   Value lane8 = arith::RemUIOp::create(b, loc, lane, index(8));
   Value laneOctet = arith::DivUIOp::create(b, loc, lane, index(8));
@@ -1769,63 +1640,57 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       waitGroups(1);
       syncTileUsers();
     }
-    SmallVector<Fragments> scores = scoreFragments();
+    SmallVector<SmallVector<Value>> scores = scoreFragments();
     if (!pipelinedRing()) {
       // Every lane has read the key tile: load the next chunk's keys.
       syncTileUsers();
       stageChunk(key, keyTile, headDim, next, nextN, nextEnabled);
     }
 
-    // Mask, scale, and the online-softmax update for the lane's rows: row
-    // r = 2 * slab + i of the state vectors.
-    const int64_t rows = 2 * slabsPerWarp;
-    const int64_t accPerSlab = valueDim / 2;
-    SmallVector<Value> maxNew(rows), sumNew(rows), alpha(rows), maxSafe(rows);
-    for (int64_t slab = 0; slab < slabsPerWarp; ++slab) {
-      Fragments &slabScores = scores[slab];
-      slabScores = maskScores(slabScores, chunk, n, keys, window,
-                              queryToken[slab], slabs[slab], scaleLog2);
-      Value rowMax[2] = {f32(negInf), f32(negInf)};
-      for (int64_t j = 0; j < keyTiles; ++j)
-        for (int64_t e = 0; e < 4; ++e)
-          rowMax[e / 2] = arith::MaximumFOp::create(b, loc, rowMax[e / 2],
-                                                    slabScores[j][e]);
-      for (int i = 0; i < 2; ++i) {
-        int64_t r = 2 * slab + i;
-        Value maxOld = vector::ExtractOp::create(b, loc, current[0], r);
-        Value sumOld = vector::ExtractOp::create(b, loc, current[1], r);
-        maxNew[r] = arith::MaximumFOp::create(b, loc, maxOld,
-                                              quadReduce(rowMax[i], true));
-        // A row that has seen nothing yet keeps max -inf; subtract 0 then,
-        // so exp2 gives 0 rather than NaN.
-        Value unseen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                             maxNew[r], f32(negInf));
-        maxSafe[r] =
-            arith::SelectOp::create(b, loc, unseen, f32(0.0), maxNew[r]);
-        alpha[r] = math::Exp2Op::create(
-            b, loc, arith::SubFOp::create(b, loc, maxOld, maxSafe[r]));
-        sumNew[r] = arith::MulFOp::create(b, loc, sumOld, alpha[r]);
-      }
-      for (int64_t j = 0; j < keyTiles; ++j)
-        for (int64_t e = 0; e < 4; ++e) {
-          int64_t r = 2 * slab + e / 2;
-          slabScores[j][e] = math::Exp2Op::create(
-              b, loc,
-              arith::SubFOp::create(b, loc, slabScores[j][e], maxSafe[r]));
-          sumNew[r] =
-              arith::AddFOp::create(b, loc, sumNew[r], slabScores[j][e]);
-        }
+    // Mask, scale, and the online-softmax update for the lane's two rows.
+    Value maxOld[2], sumOld[2], rowMax[2];
+    for (int i = 0; i < 2; ++i) {
+      maxOld[i] = vector::ExtractOp::create(b, loc, current[0], i);
+      sumOld[i] = vector::ExtractOp::create(b, loc, current[1], i);
+      rowMax[i] = f32(negInf);
     }
+    scores = maskScores(scores, chunk, n, keys, window, queryToken, slab,
+                        scaleLog2);
+    for (int64_t j = 0; j < keyTiles; ++j)
+      for (int64_t e = 0; e < 4; ++e)
+        rowMax[e / 2] =
+            arith::MaximumFOp::create(b, loc, rowMax[e / 2], scores[j][e]);
+    Value maxNew[2], alpha[2], sumNew[2], maxSafe[2];
+    for (int i = 0; i < 2; ++i) {
+      maxNew[i] = arith::MaximumFOp::create(b, loc, maxOld[i],
+                                            quadReduce(rowMax[i], true));
+      // A row that has seen nothing yet keeps max -inf; subtract 0 then, so
+      // exp2 gives 0 rather than NaN.
+      Value unseen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                           maxNew[i], f32(negInf));
+      maxSafe[i] = arith::SelectOp::create(b, loc, unseen, f32(0.0), maxNew[i]);
+      alpha[i] = math::Exp2Op::create(
+          b, loc, arith::SubFOp::create(b, loc, maxOld[i], maxSafe[i]));
+      sumNew[i] = arith::MulFOp::create(b, loc, sumOld[i], alpha[i]);
+    }
+    for (int64_t j = 0; j < keyTiles; ++j)
+      for (int64_t e = 0; e < 4; ++e) {
+        int rowSel = e / 2;
+        scores[j][e] = math::Exp2Op::create(
+            b, loc,
+            arith::SubFOp::create(b, loc, scores[j][e], maxSafe[rowSel]));
+        sumNew[rowSel] =
+            arith::AddFOp::create(b, loc, sumNew[rowSel], scores[j][e]);
+      }
     SmallVector<Value> acc;
-    for (int64_t i = 0; i < slabsPerWarp * accPerSlab; ++i)
+    for (int64_t i = 0; i < valueDim / 2; ++i)
       acc.push_back(arith::MulFOp::create(
           b, loc, vector::ExtractOp::create(b, loc, current[2], i),
-          alpha[2 * (i / accPerSlab) + (i % 4) / 2]));
+          alpha[(i % 4) / 2]));
 
     // O += P V: P's C fragments are A fragments of the next product
     // (16 keys = n-tiles 2kk and 2kk+1); V fragments by transposing
-    // ldmatrix from the value tile, two dv n-tiles per x4 load, each used
-    // by every slab of the warp.
+    // ldmatrix from the value tile, two dv n-tiles per x4 load.
     if (!pipelinedRing()) {
       // Pending: V(c), K(c + 1).
       waitGroups(1);
@@ -1846,27 +1711,26 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     Value vColInPair = arith::MulIOp::create(
         b, loc, arith::DivUIOp::create(b, loc, lane, index(16)), index(8));
     for (int64_t kk = 0; kk < keyTiles / 2; ++kk) {
-      SmallVector<SmallVector<Value>> pFrags;
-      for (const Fragments &p : scores)
-        pFrags.push_back({packP(p[2 * kk][0], p[2 * kk][1]),
-                          packP(p[2 * kk][2], p[2 * kk][3]),
-                          packP(p[2 * kk + 1][0], p[2 * kk + 1][1]),
-                          packP(p[2 * kk + 1][2], p[2 * kk + 1][3])});
+      SmallVector<Value> pFrag = {
+          packP(scores[2 * kk][0], scores[2 * kk][1]),
+          packP(scores[2 * kk][2], scores[2 * kk][3]),
+          packP(scores[2 * kk + 1][0], scores[2 * kk + 1][1]),
+          packP(scores[2 * kk + 1][2], scores[2 * kk + 1][3])};
       Value tileRow = add(vRowInStep, index(16 * kk));
       for (int64_t nd = 0; nd < valueDim / 16; ++nd) {
         Value frag = ldmatrix(valueTile, tileRow,
                               add(vColInPair, index(16 * nd)), 4,
                               /*transpose=*/true);
         for (int64_t half = 0; half < 2; ++half) {
-          SmallVector<Value> bFrag = {
-              vector::ExtractOp::create(b, loc, frag, 2 * half),
-              vector::ExtractOp::create(b, loc, frag, 2 * half + 1)};
-          for (int64_t slab = 0; slab < slabsPerWarp; ++slab) {
-            auto c = acc.begin() + slab * accPerSlab + 4 * (2 * nd + half);
-            SmallVector<Value> d =
-                mma(pFrags[slab], bFrag, SmallVector<Value>(c, c + 4));
-            std::copy(d.begin(), d.end(), c);
-          }
+          int64_t nTile = 2 * nd + half;
+          SmallVector<Value> c(acc.begin() + 4 * nTile,
+                               acc.begin() + 4 * nTile + 4);
+          SmallVector<Value> d = mma(
+              pFrag,
+              {vector::ExtractOp::create(b, loc, frag, 2 * half),
+               vector::ExtractOp::create(b, loc, frag, 2 * half + 1)},
+              c);
+          std::copy(d.begin(), d.end(), acc.begin() + 4 * nTile);
         }
       }
     }
@@ -1877,13 +1741,16 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       stageChunk(value, valueTile, valueDim, next, nextN, nextEnabled);
     }
 
-    auto rowStateType = VectorType::get({rows}, b.getF32Type());
-    auto accType = VectorType::get({slabsPerWarp * accPerSlab}, b.getF32Type());
+    auto rowStateType = VectorType::get({2}, b.getF32Type());
+    auto accType = VectorType::get({valueDim / 2}, b.getF32Type());
     scf::YieldOp::create(
         b, loc,
-        ValueRange{vector::FromElementsOp::create(b, loc, rowStateType, maxNew),
-                   vector::FromElementsOp::create(b, loc, rowStateType, sumNew),
-                   vector::FromElementsOp::create(b, loc, accType, acc)});
+        ValueRange{
+            vector::FromElementsOp::create(b, loc, rowStateType,
+                                           ValueRange{maxNew[0], maxNew[1]}),
+            vector::FromElementsOp::create(b, loc, rowStateType,
+                                           ValueRange{sumNew[0], sumNew[1]}),
+            vector::FromElementsOp::create(b, loc, accType, acc)});
     b.setInsertionPointAfter(ifNeeded);
     scf::YieldOp::create(b, loc, ifNeeded.getResults());
   }
@@ -1897,10 +1764,8 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
 void TileLoopLowering::emitFinalizeMma(FinalizeTileOp op) {
   Value max = map.lookup(op.getMax()), sum = map.lookup(op.getSum()),
         acc = map.lookup(op.getAcc());
-  const int64_t rows = 2 * slabsPerWarp;
-  const int64_t accPerSlab = valueDim / 2;
-  SmallVector<Value> inverse(rows), lse(rows);
-  for (int64_t i = 0; i < rows; ++i) {
+  Value inverse[2], lse[2];
+  for (int i = 0; i < 2; ++i) {
     // Each lane summed its own columns: reduce over the quad.
     Value rowSum = quadReduce(vector::ExtractOp::create(b, loc, sum, i), false);
     Value seen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
@@ -1918,18 +1783,16 @@ void TileLoopLowering::emitFinalizeMma(FinalizeTileOp op) {
         f32(-std::numeric_limits<double>::infinity()));
   }
   SmallVector<Value> output;
-  for (int64_t i = 0; i < slabsPerWarp * accPerSlab; ++i)
-    output.push_back(
-        arith::MulFOp::create(b, loc, vector::ExtractOp::create(b, loc, acc, i),
-                              inverse[2 * (i / accPerSlab) + (i % 4) / 2]));
+  for (int64_t i = 0; i < valueDim / 2; ++i)
+    output.push_back(arith::MulFOp::create(
+        b, loc, vector::ExtractOp::create(b, loc, acc, i),
+        inverse[(i % 4) / 2]));
   map.map(op.getOutput(),
           vector::FromElementsOp::create(
-              b, loc,
-              VectorType::get({slabsPerWarp * accPerSlab}, b.getF32Type()),
-              output));
-  map.map(op.getLse(),
-          vector::FromElementsOp::create(
-              b, loc, VectorType::get({rows}, b.getF32Type()), lse));
+              b, loc, VectorType::get({valueDim / 2}, b.getF32Type()), output));
+  map.map(op.getLse(), vector::FromElementsOp::create(
+                           b, loc, VectorType::get({2}, b.getF32Type()),
+                           ValueRange{lse[0], lse[1]}));
 }
 
 void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
@@ -1939,23 +1802,19 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
   Value quadLeader = arith::CmpIOp::create(
       b, loc, arith::CmpIPredicate::eq, lanePair, index(0));
 
-  // Lane row r = 2 * slab + i: lse element r, accumulator elements from
-  // slab * Dv / 2.
-  for (int64_t r = 0; r < 2 * slabsPerWarp; ++r) {
-    int64_t i = r % 2, accBase = (r / 2) * (valueDim / 2);
+  for (int i = 0; i < 2; ++i) {
     SmallVector<Value> indices(offsets);
-    indices[keptDims[0]] = add(offsets[keptDims[0]], rowPos[r]);
-    indices[keptDims[1]] = add(offsets[keptDims[1]], rowHead[r]);
+    indices[keptDims[0]] = add(offsets[keptDims[0]], rowPos[i]);
+    indices[keptDims[1]] = add(offsets[keptDims[1]], rowHead[i]);
     bool isLse = keptDims.size() == 2;
-    Value guard =
-        isLse
-            ? arith::AndIOp::create(b, loc, rowValid[r], quadLeader).getResult()
-            : rowValid[r];
+    Value guard = isLse ? arith::AndIOp::create(b, loc, rowValid[i],
+                                                quadLeader).getResult()
+                        : rowValid[i];
     auto ifOp = scf::IfOp::create(b, loc, guard, /*withElseRegion=*/false);
     OpBuilder::InsertionGuard insertion(b);
     b.setInsertionPointToStart(&ifOp.getThenRegion().front());
     if (isLse) {
-      Value value = vector::ExtractOp::create(b, loc, source, r);
+      Value value = vector::ExtractOp::create(b, loc, source, i);
       if (value.getType() != elementType)
         value = arith::TruncFOp::create(b, loc, elementType, value);
       memref::StoreOp::create(b, loc, value, buffer, indices);
@@ -1967,10 +1826,9 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
     for (int64_t nTile = 0; nTile < valueDim / 8; ++nTile) {
       Value values = vector::FromElementsOp::create(
           b, loc, pairF32Type,
-          ValueRange{vector::ExtractOp::create(b, loc, source,
-                                               accBase + 4 * nTile + 2 * i),
-                     vector::ExtractOp::create(
-                         b, loc, source, accBase + 4 * nTile + 2 * i + 1)});
+          ValueRange{vector::ExtractOp::create(b, loc, source, 4 * nTile + 2 * i),
+                     vector::ExtractOp::create(b, loc, source,
+                                               4 * nTile + 2 * i + 1)});
       if (!elementType.isF32())
         values = arith::TruncFOp::create(
             b, loc, VectorType::get({2}, elementType), values);
@@ -2088,8 +1946,7 @@ void TileLoopLowering::emitProbsMma() {
         b, loc, memref::LoadOp::create(b, loc, lseSlice.buffer, indices),
         f32(M_LOG2E));
   }
-  // One slab per warp (canUseTensorCores).
-  SlabTokens slab = slabTokens(queryPos, 0);
+  SlabTokens slab = slabTokens(queryPos);
   SlabTokens staged = stagingTokens(queryPos);
   const int64_t keyTiles = keyTilesPerChunk();
   // Group sums: the slab's rows are (position, head) pairs, position-major,
@@ -2154,8 +2011,8 @@ void TileLoopLowering::emitProbsMma() {
       syncTileUsers();
     }
     SmallVector<SmallVector<Value>> scores =
-        maskScores(scoreFragments().front(), chunk, n, keys, std::nullopt,
-                   queryToken, slab, scaleLog2);
+        maskScores(scoreFragments(), chunk, n, keys, std::nullopt, queryToken,
+                   slab, scaleLog2);
     SmallVector<Value> values;
     for (int64_t j = 0; j < keyTiles; ++j)
       for (int64_t e = 0; e < 4; ++e) {

@@ -430,16 +430,6 @@ module attributes {nsa.target = #nsa.target<min_ctas_per_sm = -1>} {}
 
 // -----
 
-// expected-error @+1 {{slabs_per_warp (3) must be 1 or 2}}
-module attributes {nsa.target = #nsa.target<slabs_per_warp = 3>} {}
-
-// -----
-
-// expected-error @+1 {{slabs_per_warp (0) must be 1 or 2}}
-module attributes {nsa.target = #nsa.target<slabs_per_warp = 0>} {}
-
-// -----
-
 func.func @min_ctas_outside_kernel() {
   // expected-error @+1 {{'nsa.min_ctas_per_sm' op must be inside a gpu.launch or gpu.func}}
   nsa.min_ctas_per_sm 3

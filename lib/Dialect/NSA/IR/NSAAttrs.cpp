@@ -113,8 +113,7 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  StringRef chip, int64_t blockQ,
                                  int64_t blockKV, int64_t numWarps,
                                  int64_t numStages, int64_t sharedMemory,
-                                 int64_t prefetchBlocks, int64_t minCtasPerSM,
-                                 int64_t slabsPerWarp) {
+                                 int64_t prefetchBlocks, int64_t minCtasPerSM) {
   if (failed(verifyChip(emitError, chip)))
     return failure();
   int64_t maxShared = maxSharedMemory(chip);
@@ -138,10 +137,6 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (minCtasPerSM < 0 || minCtasPerSM > kMaxCtasPerSM)
     return emitError() << "min_ctas_per_sm (" << minCtasPerSM
                        << ") must be in [0, " << kMaxCtasPerSM << "]";
-  // A warp's accumulators for more than two slabs exceed its registers.
-  if (slabsPerWarp < 1 || slabsPerWarp > 2)
-    return emitError() << "slabs_per_warp (" << slabsPerWarp
-                       << ") must be 1 or 2";
   return success();
 }
 

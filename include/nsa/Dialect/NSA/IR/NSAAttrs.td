@@ -105,8 +105,7 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     | `num_stages` | 1 | K/V chunk buffers of the CTA-shared tensor-core kernels: 1 reloads one K and one V tile in place, each as soon as its product is done; S >= 2 is a ring, chunk c + S - 1 loading while chunk c computes (measured slower on the H200 at 64k tokens, see docs/performance.md). Warp-private tiles always use 1 |
     | `shared_memory` | 232448 | bytes of shared memory per CTA (227 KiB on sm_90) |
     | `prefetch_blocks` | 0 | selected blocks whose rows are prefetched into L2 ahead of the one attended (0: none; measured slower at prefill, see docs/performance.md) |
-    | `min_ctas_per_sm` | 3 | CTAs per SM that the CTA-shared online-softmax kernels (compressed and window attention on tensor cores, one slab per warp) ask `ptxas` to fit (`.minnctapersm`, capping their registers); 0 leaves it to `ptxas`. With 4 warps, 3 caps them at 168 registers: 12 warps per SM instead of 8, measured faster for these kernels on the H200 (and slower for the selected and probability kernels, which never get it; see docs/performance.md) |
-    | `slabs_per_warp` | 1 | 16-row query slabs each warp of a CTA-shared online-softmax kernel (compressed and window attention on tensor cores) computes: 2 shares every key and value fragment a warp reads from shared memory between two slabs and gives it two independent MMA chains, with 32-key chunks to stay within registers. It takes effect where a tile has `num_warps * slabs_per_warp` slabs (`block_q = 128` with 4 warps and 16 query heads per group), else 1 is used |
+    | `min_ctas_per_sm` | 3 | CTAs per SM that the CTA-shared online-softmax kernels (compressed and window attention on tensor cores) ask `ptxas` to fit (`.minnctapersm`, capping their registers); 0 leaves it to `ptxas`. With 4 warps, 3 caps them at 168 registers: 12 warps per SM instead of 8, measured faster for these kernels on the H200 (and slower for the selected and probability kernels, which never get it; see docs/performance.md) |
 
     The selected branch always tiles one query position (its block list is
     per position); with GQA fusion its tile is the G heads of that position.
@@ -123,15 +122,14 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     DefaultValuedParameter<"int64_t", "1", "pipelining stages">:$num_stages,
     DefaultValuedParameter<"int64_t", "232448", "shared memory bytes per CTA">:$shared_memory,
     DefaultValuedParameter<"int64_t", "0", "selected blocks prefetched ahead">:$prefetch_blocks,
-    DefaultValuedParameter<"int64_t", "3", "CTAs per SM asked of the CTA-shared attention kernels">:$min_ctas_per_sm,
-    DefaultValuedParameter<"int64_t", "1", "16-row slabs per warp of the CTA-shared attention kernels">:$slabs_per_warp
+    DefaultValuedParameter<"int64_t", "3", "CTAs per SM asked of the CTA-shared attention kernels">:$min_ctas_per_sm
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let builders = [
     // The H100 target: the parameter defaults above.
     AttrBuilder<(ins), [{
-      return $_get($_ctxt, "sm_90a", 64, 64, 4, 1, 232448, 0, 3, 1);
+      return $_get($_ctxt, "sm_90a", 64, 64, 4, 1, 232448, 0, 3);
     }]>
   ];
   let extraClassDeclaration = [{
