@@ -288,8 +288,9 @@ func.func @compressed_f32(%q: tensor<?x?x4x32xf32>, %kc: tensor<?x?x2x32xf32>, %
 // chunks.
 // CHECK-LABEL: func.func @probs_bf16
 // CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c10240_i32
-// The probability kernel gets no occupancy hint (measured slower with it).
-// CHECK-NOT:     nsa.min_ctas_per_sm
+// The probability kernels ask for #nsa.target's probs_min_ctas_per_sm
+// (default 4) CTAs per SM, not min_ctas_per_sm.
+// CHECK-NEXT:    nsa.min_ctas_per_sm 4
 // CHECK:         memref.load %{{.*}} : memref<?x?x8xf32>
 // CHECK:         memref.load %{{.*}} : memref<?x?x8xf32>
 // CHECK:         gpu.barrier
@@ -383,13 +384,24 @@ func.func @probs_group_sum_g4(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf
 
 // -----
 
-// G = 16: one position per slab, summed over offsets 4, 8 and 16 and over
-// the lane's two rows; only the first quad stores.
+// G = 16: one position per slab, summed over the lane's two rows (heads g
+// and g + 8) first, then over offsets 4, 8 and 16: 3 shuffles for each of
+// the 8 n-tiles x 2 columns of a 64-key chunk, 48 in all; only the first
+// quad stores.
 // CHECK-LABEL: func.func @probs_group_sum_g16
 // CHECK:         nvvm.mma.sync
+// CHECK:         math.exp2
+// CHECK:         %[[ROW0:.*]] = arith.select {{.*}} : f32
+// CHECK:         math.exp2
+// CHECK:         math.exp2
+// CHECK:         %[[ROW8:.*]] = arith.select {{.*}} : f32
+// CHECK-NOT:     gpu.shuffle
+// CHECK:         arith.addf %[[ROW0]], %[[ROW8]] : f32
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c4_i32
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c8_i32
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c16_i32
+// CHECK-COUNT-45: gpu.shuffle
+// CHECK-NOT:     gpu.shuffle
 // CHECK:         arith.remui %{{.*}}, %c8
 // CHECK-COUNT-8: vector.store %{{.*}}, %{{.*}} : memref<?x?x1x?xf32>, vector<2xf32>
 // CHECK-NOT:     vector.store

@@ -68,19 +68,22 @@ func.func @layer_bf16(%q: tensor<?x?x16x64xbf16> {nsa.name = "q"}, %k: tensor<?x
 // -----
 
 // The CTA-shared online-softmax kernels (compressed and window attention)
-// ask for #nsa.target's min_ctas_per_sm (default 3) resident CTAs per SM:
-// nvvm.minctasm on those two outlined kernels only (not the probabilities,
-// the selected kernel or the CUDA-core f32 kernels); 0 leaves it to ptxas.
+// ask for #nsa.target's min_ctas_per_sm (default 3) resident CTAs per SM,
+// the probability kernel for probs_min_ctas_per_sm (default 4):
+// nvvm.minctasm on those three outlined kernels only (not the selected
+// kernel or the CUDA-core f32 kernels); 0 leaves it to ptxas.
 // RUN: nsa-opt %s --nsa-to-nvvm -split-input-file | FileCheck %s --check-prefix=OCC
 // OCC-LABEL: func.func @layer(
 // OCC-NOT:   nvvm.minctasm
 // OCC-LABEL: func.func @layer_bf16(
-// OCC-COUNT-2: nvvm.minctasm = 3 : i32
+// OCC:       nvvm.minctasm = 3 : i32
+// OCC:       nvvm.minctasm = 4 : i32
+// OCC:       nvvm.minctasm = 3 : i32
 // OCC-NOT:   nvvm.minctasm
 // OCC-LABEL: func.func @layer_bf16_no_hint(
 // OCC-NOT:   nvvm.minctasm
 // OCC-NOT:   nsa.min_ctas_per_sm
-module attributes {nsa.target = #nsa.target<min_ctas_per_sm = 0>} {
+module attributes {nsa.target = #nsa.target<min_ctas_per_sm = 0, probs_min_ctas_per_sm = 0>} {
 func.func @layer_bf16_no_hint(%q: tensor<?x?x16x64xbf16> {nsa.name = "q"}, %k: tensor<?x?x1x64xbf16>,
                               %v: tensor<?x?x1x64xbf16>, %g: tensor<?x?x16x3xbf16>)
     -> (tensor<?x?x16x64xbf16>, tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<?x?x16xf32>) {

@@ -126,10 +126,12 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
 
     The CTA-shared online-softmax kernels (compressed and window attention
     on tensor cores) start with `nsa.min_ctas_per_sm N` when `#nsa.target`'s
-    `min_ctas_per_sm` N is not 0 (default 3); after `gpu-kernel-outlining`,
+    `min_ctas_per_sm` N is not 0 (default 3), the tensor-core probability
+    kernels with `nsa.min_ctas_per_sm` of its `probs_min_ctas_per_sm`
+    (default 4); after `gpu-kernel-outlining`,
     `nsa-attach-nvvm-target` turns it into the kernel's `nvvm.minctasm`. A
-    pipeline of one's own must run that pass too (or set
-    `min_ctas_per_sm = 0`).
+    pipeline of one's own must run that pass too (or set both counts to
+    0).
 
     Tile loops of `nsa.probs_tile` (from `nsa.compressed_probs`) lower the
     same two ways, without softmax state: each probability is stored into

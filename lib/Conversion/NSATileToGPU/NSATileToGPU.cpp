@@ -548,9 +548,15 @@ LogicalResult TileLoopLowering::run() {
     b.setInsertionPointToStart(&launch.getBody().front());
     // The CTA-shared online-softmax kernels are latency-bound at the 2 CTAs
     // per SM their registers allow; more resident warps pay for them (and
-    // not for the probability or warp-private kernels; docs/performance.md).
-    int64_t minCtas = TargetAttr::lookup(forall).getMinCtasPerSm();
-    if (tensorCores && ctaSharedTiles && !probs && minCtas > 0)
+    // not for the warp-private kernels). The probability kernels have their
+    // own count, which keeps the occupancy of their 128 registers
+    // (docs/performance.md).
+    TargetAttr target = TargetAttr::lookup(forall);
+    int64_t minCtas = !tensorCores ? 0
+                      : probs      ? target.getProbsMinCtasPerSm()
+                      : ctaSharedTiles ? target.getMinCtasPerSm()
+                                       : 0;
+    if (minCtas > 0)
       MinCtasPerSMOp::create(b, loc, minCtas);
     if (failed(tensorCores ? emitSlabKernel(launch) : emitKernel(launch)))
       return failure();
@@ -2033,18 +2039,26 @@ void TileLoopLowering::emitProbsMma() {
         values.push_back(arith::SelectOp::create(b, loc, zero, f32(0.0), p));
       }
     if (groupSum) {
-      for (Value &value : values)
+      // With 16 heads a lane's two rows are heads g and g + 8 of the same
+      // position: adding them first halves the shuffles; the sums live in
+      // the first row's values.
+      SmallVector<Value *> sums;
+      for (int64_t j = 0; j < keyTiles; ++j)
+        for (int64_t e = 0; e < 4; ++e) {
+          if (heads == 16 && e >= 2)
+            continue;
+          Value &value = values[4 * j + e];
+          if (heads == 16)
+            value = arith::AddFOp::create(b, loc, value, values[4 * j + e + 2]);
+          sums.push_back(&value);
+        }
+      for (Value *value : sums)
         for (int64_t quads = 1; quads < quadsPerPosition; quads *= 2)
-          value = arith::AddFOp::create(
-              b, loc, value,
-              gpu::ShuffleOp::create(b, loc, value, 4 * quads, kWarpSize,
+          *value = arith::AddFOp::create(
+              b, loc, *value,
+              gpu::ShuffleOp::create(b, loc, *value, 4 * quads, kWarpSize,
                                      gpu::ShuffleMode::XOR)
                   .getShuffleResult());
-      if (heads == 16)
-        for (int64_t j = 0; j < keyTiles; ++j)
-          for (int64_t e = 0; e < 2; ++e)
-            values[4 * j + e] = arith::AddFOp::create(
-                b, loc, values[4 * j + e], values[4 * j + e + 2]);
     }
     scf::YieldOp::create(b, loc, values);
   }

@@ -430,6 +430,11 @@ module attributes {nsa.target = #nsa.target<min_ctas_per_sm = -1>} {}
 
 // -----
 
+// expected-error @+1 {{probs_min_ctas_per_sm (33) must be in [0, 32]}}
+module attributes {nsa.target = #nsa.target<probs_min_ctas_per_sm = 33>} {}
+
+// -----
+
 func.func @min_ctas_outside_kernel() {
   // expected-error @+1 {{'nsa.min_ctas_per_sm' op must be inside a gpu.launch or gpu.func}}
   nsa.min_ctas_per_sm 3

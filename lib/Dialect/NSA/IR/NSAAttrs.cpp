@@ -113,7 +113,8 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  StringRef chip, int64_t blockQ,
                                  int64_t blockKV, int64_t numWarps,
                                  int64_t numStages, int64_t sharedMemory,
-                                 int64_t prefetchBlocks, int64_t minCtasPerSM) {
+                                 int64_t prefetchBlocks, int64_t minCtasPerSM,
+                                 int64_t probsMinCtasPerSM) {
   if (failed(verifyChip(emitError, chip)))
     return failure();
   int64_t maxShared = maxSharedMemory(chip);
@@ -134,9 +135,13 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << ") must be >= 0";
   // The most resident CTAs per SM of any supported chip.
   constexpr int64_t kMaxCtasPerSM = 32;
-  if (minCtasPerSM < 0 || minCtasPerSM > kMaxCtasPerSM)
-    return emitError() << "min_ctas_per_sm (" << minCtasPerSM
-                       << ") must be in [0, " << kMaxCtasPerSM << "]";
+  for (auto [name, value] :
+       {std::pair<StringRef, int64_t>{"min_ctas_per_sm", minCtasPerSM},
+        {"probs_min_ctas_per_sm", probsMinCtasPerSM}}) {
+    if (value < 0 || value > kMaxCtasPerSM)
+      return emitError() << name << " (" << value << ") must be in [0, "
+                         << kMaxCtasPerSM << "]";
+  }
   return success();
 }
 

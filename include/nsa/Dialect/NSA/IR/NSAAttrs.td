@@ -106,6 +106,7 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     | `shared_memory` | 232448 | bytes of shared memory per CTA (227 KiB on sm_90) |
     | `prefetch_blocks` | 0 | selected blocks whose rows are prefetched into L2 ahead of the one attended (0: none; measured slower at prefill, see docs/performance.md) |
     | `min_ctas_per_sm` | 3 | CTAs per SM that the CTA-shared online-softmax kernels (compressed and window attention on tensor cores) ask `ptxas` to fit (`.minnctapersm`, capping their registers); 0 leaves it to `ptxas`. With 4 warps, 3 caps them at 168 registers: 12 warps per SM instead of 8, measured faster for these kernels on the H200 (and slower for the selected and probability kernels, which never get it; see docs/performance.md) |
+    | `probs_min_ctas_per_sm` | 4 | CTAs per SM that the tensor-core probability kernels (`nsa.compressed_probs`) ask `ptxas` to fit; 0 leaves it to `ptxas`. With 4 warps, 4 keeps them within 128 registers, 16 warps per SM: `ptxas` alone takes 133 for the 16-head group sums and fits 3 CTAs, measured 9-11% slower on the H200 (docs/performance.md) |
 
     The selected branch always tiles one query position (its block list is
     per position); with GQA fusion its tile is the G heads of that position.
@@ -122,14 +123,15 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     DefaultValuedParameter<"int64_t", "1", "pipelining stages">:$num_stages,
     DefaultValuedParameter<"int64_t", "232448", "shared memory bytes per CTA">:$shared_memory,
     DefaultValuedParameter<"int64_t", "0", "selected blocks prefetched ahead">:$prefetch_blocks,
-    DefaultValuedParameter<"int64_t", "3", "CTAs per SM asked of the CTA-shared attention kernels">:$min_ctas_per_sm
+    DefaultValuedParameter<"int64_t", "3", "CTAs per SM asked of the CTA-shared attention kernels">:$min_ctas_per_sm,
+    DefaultValuedParameter<"int64_t", "4", "CTAs per SM asked of the probability kernels">:$probs_min_ctas_per_sm
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let builders = [
     // The H100 target: the parameter defaults above.
     AttrBuilder<(ins), [{
-      return $_get($_ctxt, "sm_90a", 64, 64, 4, 1, 232448, 0, 3);
+      return $_get($_ctxt, "sm_90a", 64, 64, 4, 1, 232448, 0, 3, 4);
     }]>
   ];
   let extraClassDeclaration = [{
