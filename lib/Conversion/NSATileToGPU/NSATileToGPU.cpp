@@ -2001,14 +2001,19 @@ void TileLoopLowering::emitProbsMma() {
     }
     bindRingStage(ordinal);
   }
-  SmallVector<Type> resultTypes(4 * keyTiles, b.getF32Type());
+  // With 16 heads a slab is one position, and its group sums are
+  // reduce-scattered over the quads (below): each lane ends with
+  // 2 * keyTiles / 8 of the chunk's sums instead of all of them.
+  bool scatterSums = groupSum && heads == 16;
+  const int64_t sumsPerLane = 2 * keyTiles / 8;
+  int64_t results = scatterSums ? sumsPerLane : 4 * keyTiles;
+  SmallVector<Type> resultTypes(results, b.getF32Type());
   auto ifNeeded = scf::IfOp::create(b, loc, resultTypes, needed,
                                     /*withElseRegion=*/true);
   {
     OpBuilder::InsertionGuard inner(b);
     b.setInsertionPointToStart(&ifNeeded.getElseRegion().front());
-    scf::YieldOp::create(b, loc,
-                         SmallVector<Value>(4 * keyTiles, f32(0.0)));
+    scf::YieldOp::create(b, loc, SmallVector<Value>(results, f32(0.0)));
     b.setInsertionPointToStart(&ifNeeded.getThenRegion().front());
     if (!pipelinedRing()) {
       syncTileUsers();
@@ -2038,35 +2043,112 @@ void TileLoopLowering::emitProbsMma() {
                   arith::ConstantIntOp::create(b, loc, 1, 1)));
         values.push_back(arith::SelectOp::create(b, loc, zero, f32(0.0), p));
       }
-    if (groupSum) {
-      // With 16 heads a lane's two rows are heads g and g + 8 of the same
-      // position: adding them first halves the shuffles; the sums live in
-      // the first row's values.
-      SmallVector<Value *> sums;
+    if (scatterSums) {
+      // A lane's two rows are heads g and g + 8: add them, then halve the
+      // lane's sums (n-tile-major, then column) at each of the quad bits:
+      // the lane whose bit is 0 keeps the lower half and sends the upper
+      // to its partner, which keeps the upper. 3 rounds of shuffles over
+      // 8, 4 and 2 values (for 8 n-tiles) instead of 3 over all 16.
+      SmallVector<Value> sums;
       for (int64_t j = 0; j < keyTiles; ++j)
-        for (int64_t e = 0; e < 4; ++e) {
-          if (heads == 16 && e >= 2)
-            continue;
-          Value &value = values[4 * j + e];
-          if (heads == 16)
-            value = arith::AddFOp::create(b, loc, value, values[4 * j + e + 2]);
-          sums.push_back(&value);
-        }
-      for (Value *value : sums)
-        for (int64_t quads = 1; quads < quadsPerPosition; quads *= 2)
-          *value = arith::AddFOp::create(
-              b, loc, *value,
-              gpu::ShuffleOp::create(b, loc, *value, 4 * quads, kWarpSize,
+        for (int64_t c = 0; c < 2; ++c)
+          sums.push_back(arith::AddFOp::create(b, loc, values[4 * j + c],
+                                               values[4 * j + c + 2]));
+      for (int64_t offset : {4, 8, 16}) {
+        Value upper = arith::CmpIOp::create(
+            b, loc, arith::CmpIPredicate::ne,
+            arith::AndIOp::create(b, loc, lane, index(offset)), index(0));
+        int64_t half = sums.size() / 2;
+        SmallVector<Value> kept;
+        for (int64_t i = 0; i < half; ++i) {
+          Value low = sums[i], high = sums[half + i];
+          Value send = arith::SelectOp::create(b, loc, upper, low, high);
+          Value keep = arith::SelectOp::create(b, loc, upper, high, low);
+          kept.push_back(arith::AddFOp::create(
+              b, loc, keep,
+              gpu::ShuffleOp::create(b, loc, send, offset, kWarpSize,
                                      gpu::ShuffleMode::XOR)
-                  .getShuffleResult());
+                  .getShuffleResult()));
+        }
+        sums = std::move(kept);
+      }
+      scf::YieldOp::create(b, loc, sums);
+    } else {
+      if (groupSum)
+        for (Value &value : values)
+          for (int64_t quads = 1; quads < quadsPerPosition; quads *= 2)
+            value = arith::AddFOp::create(
+                b, loc, value,
+                gpu::ShuffleOp::create(b, loc, value, 4 * quads, kWarpSize,
+                                       gpu::ShuffleMode::XOR)
+                    .getShuffleResult());
+      scf::YieldOp::create(b, loc, values);
     }
-    scf::YieldOp::create(b, loc, values);
   }
 
-  // Each lane stores its two columns of every n-tile for its two rows: one
-  // 8-byte store, or one element at the end of an odd-length row. Group
-  // sums are stored by the first quad of each position.
+  // Stores of a lane's values at `column` (and `column + 1` for `hi`):
+  // one 8-byte store, or one element at the end of an odd-length row.
   auto pairType = VectorType::get({2}, b.getF32Type());
+  auto storeColumns = [&](SmallVector<Value> indices, Value column, Value lo,
+                          Value hi) {
+    OpBuilder::InsertionGuard storeGuard(b);
+    indices[kept[2]] = add(offsets[kept[2]], column);
+    if (hi) {
+      auto ifPair = scf::IfOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                add(column, index(1)), count),
+          /*withElseRegion=*/true);
+      b.setInsertionPointToStart(&ifPair.getThenRegion().front());
+      vector::StoreOp::create(
+          b, loc,
+          vector::FromElementsOp::create(b, loc, pairType, ValueRange{lo, hi}),
+          buffer, indices);
+      b.setInsertionPointToStart(&ifPair.getElseRegion().front());
+    }
+    auto ifLast = scf::IfOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, column,
+                              count),
+        false);
+    b.setInsertionPointToStart(&ifLast.getThenRegion().front());
+    memref::StoreOp::create(b, loc, lo, buffer, indices);
+  };
+
+  if (scatterSums) {
+    // The lane's sums start at index 8 * bit0 + 4 * bit1 + 2 * bit2 (for 8
+    // n-tiles; bit k of the quad) of the chunk's 16 (n-tile, column) sums:
+    // n-tile 4 * bit0 + 2 * bit1 + bit2, both of its columns. Every lane
+    // of a valid position stores.
+    Value quad = arith::DivUIOp::create(b, loc, lane, index(4));
+    Value first = index(0);
+    for (int64_t bit = 0; bit < 3; ++bit) {
+      Value set = arith::RemUIOp::create(
+          b, loc, arith::DivUIOp::create(b, loc, quad, index(1 << bit)),
+          index(2));
+      first = add(first, arith::MulIOp::create(
+                             b, loc, set, index(2 * keyTiles >> (bit + 1))));
+    }
+    auto ifValid = scf::IfOp::create(b, loc, rowValid[0], false);
+    OpBuilder::InsertionGuard validGuard(b);
+    b.setInsertionPointToStart(&ifValid.getThenRegion().front());
+    SmallVector<Value> indices(offsets);
+    indices[kept[0]] = add(offsets[kept[0]], rowPos[0]);
+    // Sum s is column 8 * (s / 2) + lanePair + s % 2 of the chunk.
+    Value column = add(
+        chunk,
+        add(lanePair,
+            add(arith::MulIOp::create(
+                    b, loc, arith::DivUIOp::create(b, loc, first, index(2)),
+                    index(8)),
+                arith::RemUIOp::create(b, loc, first, index(2)))));
+    storeColumns(indices, column, ifNeeded.getResult(0),
+                 sumsPerLane == 2 ? ifNeeded.getResult(1) : Value());
+    return;
+  }
+
+  // Each lane stores its two columns of every n-tile for its two rows. Group
+  // sums are stored by the first quad of each position.
   Value leadsPosition;
   if (groupSum)
     leadsPosition = arith::CmpIOp::create(
@@ -2076,8 +2158,6 @@ void TileLoopLowering::emitProbsMma() {
             index(quadsPerPosition)),
         index(0));
   for (int i = 0; i < 2; ++i) {
-    if (groupSum && heads == 16 && i == 1)
-      break;
     Value stores = groupSum ? arith::AndIOp::create(b, loc, rowValid[i],
                                                     leadsPosition)
                                   .getResult()
@@ -2089,31 +2169,10 @@ void TileLoopLowering::emitProbsMma() {
     indices[kept[0]] = add(offsets[kept[0]], rowPos[i]);
     indices[kept[1]] =
         groupSum ? offsets[kept[1]] : add(offsets[kept[1]], rowHead[i]);
-    for (int64_t j = 0; j < keyTiles; ++j) {
-      Value column = add(chunk, add(lanePair, index(8 * j)));
-      indices[kept[2]] = add(offsets[kept[2]], column);
-      Value lo = ifNeeded.getResult(4 * j + 2 * i);
-      Value hi = ifNeeded.getResult(4 * j + 2 * i + 1);
-      auto ifPair = scf::IfOp::create(
-          b, loc,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                add(column, index(1)), count),
-          /*withElseRegion=*/true);
-      OpBuilder::InsertionGuard storeGuard(b);
-      b.setInsertionPointToStart(&ifPair.getThenRegion().front());
-      vector::StoreOp::create(
-          b, loc,
-          vector::FromElementsOp::create(b, loc, pairType, ValueRange{lo, hi}),
-          buffer, indices);
-      b.setInsertionPointToStart(&ifPair.getElseRegion().front());
-      auto ifLast = scf::IfOp::create(
-          b, loc,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, column,
-                                count),
-          false);
-      b.setInsertionPointToStart(&ifLast.getThenRegion().front());
-      memref::StoreOp::create(b, loc, lo, buffer, indices);
-    }
+    for (int64_t j = 0; j < keyTiles; ++j)
+      storeColumns(indices, add(chunk, add(lanePair, index(8 * j))),
+                   ifNeeded.getResult(4 * j + 2 * i),
+                   ifNeeded.getResult(4 * j + 2 * i + 1));
   }
 }
 
