@@ -79,6 +79,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
 from nsa_mlir import perfmodel  # noqa: E402  (pure Python)
+from cuda_timing import event_seconds  # noqa: E402  (bench/, next to this script)
 
 DEFAULT_T = (8192, 16384, 32768, 65536)
 SHAPE = dict(B=1, Hq=64, H=4, Dk=128, Dv=128, dtype="bf16")
@@ -229,13 +230,7 @@ class Timer:
             t0 = time.perf_counter()
             fn()
             return time.perf_counter() - t0
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / 1e3
+        return event_seconds(torch, fn)
 
     def measure(self, fn, key, T: int, first_is_sample: bool = False) -> dict:
         """first_is_sample: the first call is representative (no compilation or

@@ -23,6 +23,8 @@ import json
 import statistics
 import sys
 
+from cuda_timing import event_seconds
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,15 +65,7 @@ def main() -> int:
         for _ in range(3):
             run()
         torch.cuda.synchronize()
-        times = []
-        for _ in range(args.samples):
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            run()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
+        times = [event_seconds(torch, run) for _ in range(args.samples)]
         seconds = statistics.median(times)
         bytes_read = n * 2 * reps
         # The sums are used, so nothing was optimized away; and finite.
