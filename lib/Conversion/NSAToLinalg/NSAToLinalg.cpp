@@ -388,92 +388,74 @@ private:
               index(1));
           Value slcBegin = arith::MulIOp::create(b, l, slc, index(slcBlock));
           Value zero = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0));
-          // Each candidate is read unconditionally, at its index clamped
-          // into the row, and adds p * weight only where it overlaps: a GPU
-          // thread then issues all W reads before it needs any (read under
-          // a branch each, they were W load latencies in a row). Without
-          // compressed blocks (T < l) there is nothing to read.
-          Value hasBlocks = arith::CmpIOp::create(
-              b, l, arith::CmpIPredicate::sgt, numCompressed, index(0));
-          Value lastCompressed =
-              arith::SubIOp::create(b, l, numCompressed, index(1));
-          auto sum = scf::IfOp::create(
-              b, l, hasBlocks,
-              [&](OpBuilder &sb, Location sl) {
-                // Heads outer, candidates inner: the reference's order (each
-                // head's p_slc, then the group sum).
-                auto heads = scf::ForOp::create(
-                    sb, sl, index(0), index(group), index(1), ValueRange{zero},
-                    [&](OpBuilder &hb, Location hl, Value g,
-                        ValueRange headAcc) {
-                      Value qHead = arith::AddIOp::create(hb, hl, firstHead, g);
-                      auto candidates = scf::ForOp::create(
-                          hb, hl, index(0), index(window), index(1), headAcc,
-                          [&](OpBuilder &cb, Location cl, Value w,
-                              ValueRange acc) {
-                            Value cmp = arith::AddIOp::create(cb, cl, first, w);
-                            Value valid = arith::AndIOp::create(
-                                cb, cl,
-                                arith::CmpIOp::create(cb, cl,
-                                                      arith::CmpIPredicate::sge,
-                                                      cmp, index(0)),
-                                arith::CmpIOp::create(cb, cl,
-                                                      arith::CmpIPredicate::slt,
-                                                      cmp, numCompressed));
-                            Value clamped = arith::MinSIOp::create(
-                                cb, cl,
-                                arith::MaxSIOp::create(cb, cl, cmp, index(0)),
-                                lastCompressed);
-                            // |[i*d, i*d + l) ∩ [j*l', (j+1)*l')| / d  (Eq. 9).
-                            Value cmpBegin = arith::MulIOp::create(
-                                cb, cl, cmp, index(stride));
-                            Value begin = arith::MaxSIOp::create(
-                                cb, cl, cmpBegin, slcBegin);
-                            Value end = arith::MinSIOp::create(
-                                cb, cl,
-                                arith::AddIOp::create(cb, cl, cmpBegin,
-                                                      index(blockLen)),
-                                arith::AddIOp::create(cb, cl, slcBegin,
-                                                      index(slcBlock)));
-                            Value tokens = arith::MaxSIOp::create(
-                                cb, cl,
-                                arith::SubIOp::create(cb, cl, end, begin),
-                                index(0));
-                            Value contributes = arith::AndIOp::create(
-                                cb, cl, valid,
-                                arith::CmpIOp::create(cb, cl,
-                                                      arith::CmpIPredicate::sgt,
-                                                      tokens, index(0)));
+          // Heads outer, candidates inner: the reference's order (each
+          // head's p_slc, then the group sum).
+          auto heads = scf::ForOp::create(
+              b, l, index(0), index(group), index(1), ValueRange{zero},
+              [&](OpBuilder &hb, Location hl, Value g, ValueRange headAcc) {
+                Value qHead = arith::AddIOp::create(hb, hl, firstHead, g);
+                auto candidates = scf::ForOp::create(
+                    hb, hl, index(0), index(window), index(1), headAcc,
+                    [&](OpBuilder &cb, Location cl, Value w, ValueRange acc) {
+                      Value cmp = arith::AddIOp::create(cb, cl, first, w);
+                      Value valid = arith::AndIOp::create(
+                          cb, cl,
+                          arith::CmpIOp::create(
+                              cb, cl, arith::CmpIPredicate::sge, cmp, index(0)),
+                          arith::CmpIOp::create(cb, cl,
+                                                arith::CmpIPredicate::slt, cmp,
+                                                numCompressed));
+                      // |[i*d, i*d + l) ∩ [j*l', (j+1)*l')| / d  (Eq. 9).
+                      Value cmpBegin =
+                          arith::MulIOp::create(cb, cl, cmp, index(stride));
+                      Value begin =
+                          arith::MaxSIOp::create(cb, cl, cmpBegin, slcBegin);
+                      Value end = arith::MinSIOp::create(
+                          cb, cl,
+                          arith::AddIOp::create(cb, cl, cmpBegin,
+                                                index(blockLen)),
+                          arith::AddIOp::create(cb, cl, slcBegin,
+                                                index(slcBlock)));
+                      Value tokens = arith::MaxSIOp::create(
+                          cb, cl, arith::SubIOp::create(cb, cl, end, begin),
+                          index(0));
+                      // Invalid candidates (and ones that do not overlap)
+                      // add nothing and are never read (with T < l there is
+                      // no compressed block at all).
+                      Value contributes = arith::AndIOp::create(
+                          cb, cl, valid,
+                          arith::CmpIOp::create(cb, cl,
+                                                arith::CmpIPredicate::sgt,
+                                                tokens, index(0)));
+                      auto add = scf::IfOp::create(
+                          cb, cl, contributes,
+                          [&](OpBuilder &tb, Location tl) {
                             Value p = tensor::ExtractOp::create(
-                                cb, cl, probs,
-                                ValueRange{batch, pos, qHead, clamped});
+                                tb, tl, probs,
+                                ValueRange{batch, pos, qHead, cmp});
                             Value weight = arith::DivFOp::create(
-                                cb, cl,
+                                tb, tl,
                                 arith::SIToFPOp::create(
-                                    cb, cl, cb.getF32Type(),
+                                    tb, tl, tb.getF32Type(),
                                     arith::IndexCastOp::create(
-                                        cb, cl, cb.getI64Type(), tokens)),
+                                        tb, tl, tb.getI64Type(), tokens)),
                                 arith::ConstantOp::create(
-                                    cb, cl,
-                                    cb.getF32FloatAttr(double(stride))));
-                            // A select, not a zero weight: a non-finite p
-                            // outside the overlap must not reach the sum.
-                            Value added = arith::AddFOp::create(
-                                cb, cl, acc[0],
-                                arith::MulFOp::create(cb, cl, p, weight));
+                                    tb, tl,
+                                    tb.getF32FloatAttr(double(stride))));
                             scf::YieldOp::create(
-                                cb, cl,
-                                ValueRange{arith::SelectOp::create(
-                                    cb, cl, contributes, added, acc[0])});
+                                tb, tl,
+                                ValueRange{arith::AddFOp::create(
+                                    tb, tl, acc[0],
+                                    arith::MulFOp::create(tb, tl, p, weight))});
+                          },
+                          [&](OpBuilder &eb, Location el) {
+                            scf::YieldOp::create(eb, el, acc);
                           });
-                      scf::YieldOp::create(hb, hl, candidates.getResults());
+                      scf::YieldOp::create(cb, cl, add.getResults());
                     });
-                scf::YieldOp::create(sb, sl, heads.getResults());
-              },
-              [&](OpBuilder &eb, Location el) {
-                scf::YieldOp::create(eb, el, ValueRange{zero});
+                scf::YieldOp::create(hb, hl, candidates.getResults());
               });
-          return sum.getResult(0);
+          return heads.getResult(0);
         });
   }
 
