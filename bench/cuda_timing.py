@@ -4,8 +4,9 @@ from __future__ import annotations
 
 
 def event_seconds(torch, fn) -> float:
-    """Seconds of one call of `fn`, by CUDA events around it on the current
-    stream (the GPU time of the work it enqueues, not the launch overhead)."""
+    """Seconds of one call of `fn`: the GPU time between CUDA events recorded
+    on the current stream before and after it (which includes any time the
+    GPU waits while the host is still enqueueing `fn`'s work)."""
     start = torch.cuda.Event(enable_timing=True)
     end = torch.cuda.Event(enable_timing=True)
     start.record()

@@ -397,20 +397,57 @@ func.func @probs_group_sum_g4(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf
 // CHECK:         math.exp2
 // CHECK:         %[[ROW8:.*]] = arith.select {{.*}} : f32
 // CHECK-NOT:     gpu.shuffle
-// CHECK:         arith.addf %[[ROW0]], %[[ROW8]] : f32
-// CHECK-COUNT-8: gpu.shuffle  xor %{{.*}}, %c4_i32
+// CHECK:         %[[LOW:.*]] = arith.addf %[[ROW0]], %[[ROW8]] : f32
+// The lane whose quad bit is set sends the lower half (from the first sum)
+// and keeps the upper.
+// CHECK:         %[[UP:.*]] = arith.cmpi ne, %{{.*}}, %{{.*}} : index
+// CHECK-NEXT:    %[[SEND:.*]] = arith.select %[[UP]], %[[LOW]], %[[HIGH:[^ ]*]] : f32
+// CHECK-NEXT:    %[[KEEP:.*]] = arith.select %[[UP]], %[[HIGH]], %[[LOW]] : f32
+// CHECK:         %[[RECV:.*]], %{{.*}} = gpu.shuffle  xor %[[SEND]], %c4_i32
+// CHECK-NEXT:    arith.addf %[[KEEP]], %[[RECV]] : f32
+// CHECK-COUNT-7: gpu.shuffle  xor %{{.*}}, %c4_i32
 // CHECK-COUNT-4: gpu.shuffle  xor %{{.*}}, %c8_i32
 // CHECK-COUNT-2: gpu.shuffle  xor %{{.*}}, %c16_i32
 // CHECK-NOT:     gpu.shuffle
 // CHECK:         scf.yield %{{[^,]*}}, %{{[^,]*}} : f32, f32
+// The lane's first sum: 8 * bit0 + 4 * bit1 + 2 * bit2 of its quad; its
+// column pair is stored where both columns exist, else the first alone.
+// CHECK:         arith.muli %{{.*}}, %c8
+// CHECK:         arith.muli %{{.*}}, %c4
+// CHECK:         arith.muli %{{.*}}, %c2
 // CHECK:         scf.if
+// CHECK:           %[[NEXT:.*]] = arith.addi %[[COL:.*]], %c1{{.*}} : index
+// CHECK:           arith.cmpi ult, %[[NEXT]], %{{.*}} : index
 // CHECK:           vector.store %{{.*}}, %{{.*}} : memref<?x?x1x?xf32>, vector<2xf32>
+// CHECK:           arith.cmpi ult, %[[COL]], %{{.*}} : index
 // CHECK:           memref.store %{{.*}} : memref<?x?x1x?xf32>
 // CHECK-NOT:     vector.store
 // CHECK:         return
 // NOMMA-LABEL: func.func @probs_group_sum_g16
 module attributes {nsa.target = #nsa.target<block_q = 16>} {
 func.func @probs_group_sum_g16(%q: tensor<?x?x16x32xbf16>, %kc: tensor<?x?x1x32xbf16>, %lse: tensor<?x?x16xf32>) -> tensor<?x?x1x?xf32> {
+  %p = nsa.compressed_probs %q, %kc, %lse group_sum {config = #nsa.config<>}
+      : tensor<?x?x16x32xbf16>, tensor<?x?x1x32xbf16>, tensor<?x?x16xf32> -> tensor<?x?x1x?xf32>
+  return %p : tensor<?x?x1x?xf32>
+}
+}
+
+// -----
+
+// G = 16 with one position per tile: one slab, fewer than the CTA's warps,
+// so warp-private 32-key chunks (4 n-tiles): the reduce-scatter halves 8
+// sums to 4, 2 and 1 (4 + 2 + 1 shuffles) and each lane stores one column.
+// CHECK-LABEL: func.func @probs_group_sum_g16_private
+// CHECK-COUNT-4: gpu.shuffle  xor %{{.*}}, %c4_i32
+// CHECK-COUNT-2: gpu.shuffle  xor %{{.*}}, %c8_i32
+// CHECK-COUNT-1: gpu.shuffle  xor %{{.*}}, %c16_i32
+// CHECK-NOT:     gpu.shuffle
+// CHECK:         scf.yield %{{[^,]*}} : f32
+// CHECK:         memref.store %{{.*}} : memref<?x?x1x?xf32>
+// CHECK-NOT:     vector.store
+// CHECK:         return
+module attributes {nsa.target = #nsa.target<block_q = 1>} {
+func.func @probs_group_sum_g16_private(%q: tensor<?x?x16x32xbf16>, %kc: tensor<?x?x1x32xbf16>, %lse: tensor<?x?x16xf32>) -> tensor<?x?x1x?xf32> {
   %p = nsa.compressed_probs %q, %kc, %lse group_sum {config = #nsa.config<>}
       : tensor<?x?x16x32xbf16>, tensor<?x?x1x32xbf16>, tensor<?x?x16xf32> -> tensor<?x?x1x?xf32>
   return %p : tensor<?x?x1x?xf32>

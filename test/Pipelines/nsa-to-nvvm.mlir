@@ -83,8 +83,26 @@ func.func @layer_bf16(%q: tensor<?x?x16x64xbf16> {nsa.name = "q"}, %k: tensor<?x
 // OCC-LABEL: func.func @layer_bf16_no_hint(
 // OCC-NOT:   nvvm.minctasm
 // OCC-NOT:   nsa.min_ctas_per_sm
+// The two counts are separate: only the probability kernel's is set here.
+// OCC-LABEL: func.func @layer_bf16_probs_hint_only(
+// OCC:       nvvm.minctasm = 2 : i32
+// OCC-NOT:   nvvm.minctasm
 module attributes {nsa.target = #nsa.target<min_ctas_per_sm = 0, probs_min_ctas_per_sm = 0>} {
 func.func @layer_bf16_no_hint(%q: tensor<?x?x16x64xbf16> {nsa.name = "q"}, %k: tensor<?x?x1x64xbf16>,
+                              %v: tensor<?x?x1x64xbf16>, %g: tensor<?x?x16x3xbf16>)
+    -> (tensor<?x?x16x64xbf16>, tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<?x?x16xf32>) {
+  %o, %l1, %l2, %l3 = nsa.attention %q, keys(%k) values(%v) gates(%g) {config = #nsa.config<>}
+      : (tensor<?x?x16x64xbf16>, tensor<?x?x1x64xbf16>, tensor<?x?x1x64xbf16>, tensor<?x?x16x3xbf16>)
+      -> (tensor<?x?x16x64xbf16>, tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<?x?x16xf32>)
+  return %o, %l1, %l2, %l3
+      : tensor<?x?x16x64xbf16>, tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<?x?x16xf32>
+}
+}
+
+// -----
+
+module attributes {nsa.target = #nsa.target<min_ctas_per_sm = 0, probs_min_ctas_per_sm = 2>} {
+func.func @layer_bf16_probs_hint_only(%q: tensor<?x?x16x64xbf16> {nsa.name = "q"}, %k: tensor<?x?x1x64xbf16>,
                               %v: tensor<?x?x1x64xbf16>, %g: tensor<?x?x16x3xbf16>)
     -> (tensor<?x?x16x64xbf16>, tensor<?x?x16xf32>, tensor<?x?x16xf32>, tensor<?x?x16xf32>) {
   %o, %l1, %l2, %l3 = nsa.attention %q, keys(%k) values(%v) gates(%g) {config = #nsa.config<>}

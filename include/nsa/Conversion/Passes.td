@@ -126,9 +126,12 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
 
     The CTA-shared online-softmax kernels (compressed and window attention
     on tensor cores) start with `nsa.min_ctas_per_sm N` when `#nsa.target`'s
-    `min_ctas_per_sm` N is not 0 (default 3), the tensor-core probability
-    kernels with `nsa.min_ctas_per_sm` of its `probs_min_ctas_per_sm`
-    (default 4); after `gpu-kernel-outlining`,
+    `min_ctas_per_sm` N is not 0 (default 3), and the tensor-core
+    probability kernels with `nsa.min_ctas_per_sm M` when its
+    `probs_min_ctas_per_sm` M is not 0 (default 4). Both counts are CTAs,
+    so the register cap they imply shrinks with `num_warps` (the defaults
+    are for 4 warps: with 8, set them to 0 or halve them). After
+    `gpu-kernel-outlining`,
     `nsa-attach-nvvm-target` turns it into the kernel's `nvvm.minctasm`. A
     pipeline of one's own must run that pass too (or set both counts to
     0).
@@ -140,8 +143,11 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     Group sums (`group_sum`): on tensor cores the G heads of a position are
     rows of neighbouring lane quads (G must divide the 16 rows of a slab,
     else the CUDA-core kernel), summed by XOR shuffles and stored by the
-    first quad of each position; the CUDA-core kernel runs a warp per
-    position that loops over the G heads.
+    first quad of each position; with G = 16 (a slab is one position) a
+    lane first adds its two rows, then the quads reduce-scatter the sums
+    (each shuffle round halves the values a lane keeps) and every lane
+    stores its share. The CUDA-core kernel runs a warp per position that
+    loops over the G heads.
 
     Captured tensors are read through `bufferization.to_buffer` and the
     results come back through `bufferization.to_tensor` of fresh buffers, so

@@ -2005,6 +2005,9 @@ void TileLoopLowering::emitProbsMma() {
   // reduce-scattered over the quads (below): each lane ends with
   // 2 * keyTiles / 8 of the chunk's sums instead of all of them.
   bool scatterSums = groupSum && heads == 16;
+  // Three halvings of 2 * keyTiles sums: the stores below handle the 2 or 1
+  // left per lane of the 64- and 32-key chunks.
+  assert((keyTiles == 8 || keyTiles == 4) && "chunks of 32 or 64 keys");
   const int64_t sumsPerLane = 2 * keyTiles / 8;
   int64_t results = scatterSums ? sumsPerLane : 4 * keyTiles;
   SmallVector<Type> resultTypes(results, b.getF32Type());

@@ -471,7 +471,8 @@ def NSA_MinCtasPerSMOp : NSA_Op<"min_ctas_per_sm"> {
   let summary = "asks that a GPU kernel fit this many CTAs per SM";
   let description = [{
     Placed in a `gpu.launch` body (or the `gpu.func` outlined from it) by
-    `convert-nsa-tile-to-gpu`, from `#nsa.target`'s `min_ctas_per_sm`, for
+    `convert-nsa-tile-to-gpu`, from `#nsa.target`'s `min_ctas_per_sm` (or
+    `probs_min_ctas_per_sm` for the probability kernels), for
     the kernels that run faster with more resident warps than `ptxas`
     would give them. Kernel outlining keeps the ops of a launch body but
     not the launch's attributes, which is why this is an op: after
