@@ -390,6 +390,13 @@ func.func @probs_group_sum_g4(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf
 // offset 8 it keeps 4 of those, at offset 16 2: 14 shuffles (not 3 for
 // each of 16 sums), and every lane stores its n-tile's two columns.
 // CHECK-LABEL: func.func @probs_group_sum_g16
+// The lane's quad bits (lane bits 2, 3, 4), computed once for the chunks.
+// CHECK:         %[[AND0:.*]] = arith.andi %[[LANE:.*]], %c4{{.*}} : index
+// CHECK-NEXT:    %[[BIT0:.*]] = arith.cmpi ne, %[[AND0]], %{{.*}} : index
+// CHECK:         %[[AND1:.*]] = arith.andi %[[LANE]], %c8{{.*}} : index
+// CHECK-NEXT:    %[[BIT1:.*]] = arith.cmpi ne, %[[AND1]], %{{.*}} : index
+// CHECK:         %[[AND2:.*]] = arith.andi %[[LANE]], %c16{{.*}} : index
+// CHECK-NEXT:    %[[BIT2:.*]] = arith.cmpi ne, %[[AND2]], %{{.*}} : index
 // CHECK:         nvvm.mma.sync
 // CHECK:         math.exp2
 // CHECK:         %[[ROW0:.*]] = arith.select {{.*}} : f32
@@ -400,9 +407,8 @@ func.func @probs_group_sum_g4(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf
 // CHECK:         %[[LOW:.*]] = arith.addf %[[ROW0]], %[[ROW8]] : f32
 // The lane whose quad bit is set sends the lower half (from the first sum)
 // and keeps the upper.
-// CHECK:         %[[UP:.*]] = arith.cmpi ne, %{{.*}}, %{{.*}} : index
-// CHECK-NEXT:    %[[SEND:.*]] = arith.select %[[UP]], %[[LOW]], %[[HIGH:[^ ]*]] : f32
-// CHECK-NEXT:    %[[KEEP:.*]] = arith.select %[[UP]], %[[HIGH]], %[[LOW]] : f32
+// CHECK:         %[[SEND:.*]] = arith.select %[[BIT0]], %[[LOW]], %[[HIGH:[^ ]*]] : f32
+// CHECK-NEXT:    %[[KEEP:.*]] = arith.select %[[BIT0]], %[[HIGH]], %[[LOW]] : f32
 // CHECK:         %[[RECV:.*]], %{{.*}} = gpu.shuffle  xor %[[SEND]], %c4_i32
 // CHECK-NEXT:    arith.addf %[[KEEP]], %[[RECV]] : f32
 // CHECK-COUNT-7: gpu.shuffle  xor %{{.*}}, %c4_i32
@@ -412,9 +418,9 @@ func.func @probs_group_sum_g4(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf
 // CHECK:         scf.yield %{{[^,]*}}, %{{[^,]*}} : f32, f32
 // The lane's first sum: 8 * bit0 + 4 * bit1 + 2 * bit2 of its quad; its
 // column pair is stored where both columns exist, else the first alone.
-// CHECK:         arith.muli %{{.*}}, %c8
-// CHECK:         arith.muli %{{.*}}, %c4
-// CHECK:         arith.muli %{{.*}}, %c2
+// CHECK:         arith.select %[[BIT0]], %c8{{.*}}, %c0{{.*}} : index
+// CHECK:         arith.select %[[BIT1]], %c4{{.*}}, %c0{{.*}} : index
+// CHECK:         arith.select %[[BIT2]], %c2{{.*}}, %c0{{.*}} : index
 // CHECK:         scf.if
 // CHECK:           %[[NEXT:.*]] = arith.addi %[[COL:.*]], %c1{{.*}} : index
 // CHECK:           arith.cmpi ult, %[[NEXT]], %{{.*}} : index

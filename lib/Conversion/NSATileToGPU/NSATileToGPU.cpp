@@ -2007,8 +2007,17 @@ void TileLoopLowering::emitProbsMma() {
   bool scatterSums = groupSum && heads == 16;
   // Three halvings of 2 * keyTiles sums: the stores below handle the 2 or 1
   // left per lane of the 64- and 32-key chunks.
-  assert((keyTiles == 8 || keyTiles == 4) && "chunks of 32 or 64 keys");
+  assert((!scatterSums || keyTiles == 8 || keyTiles == 4) &&
+         "chunks of 32 or 64 keys");
   const int64_t sumsPerLane = 2 * keyTiles / 8;
+  // Bit k of the lane's quad (lane bit k + 2): whether the lane keeps the
+  // upper half in round k, and so where its sums end up.
+  SmallVector<Value> quadBits;
+  if (scatterSums)
+    for (int64_t offset : {4, 8, 16})
+      quadBits.push_back(arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::ne,
+          arith::AndIOp::create(b, loc, lane, index(offset)), index(0)));
   int64_t results = scatterSums ? sumsPerLane : 4 * keyTiles;
   SmallVector<Type> resultTypes(results, b.getF32Type());
   auto ifNeeded = scf::IfOp::create(b, loc, resultTypes, needed,
@@ -2057,10 +2066,8 @@ void TileLoopLowering::emitProbsMma() {
         for (int64_t c = 0; c < 2; ++c)
           sums.push_back(arith::AddFOp::create(b, loc, values[4 * j + c],
                                                values[4 * j + c + 2]));
-      for (int64_t offset : {4, 8, 16}) {
-        Value upper = arith::CmpIOp::create(
-            b, loc, arith::CmpIPredicate::ne,
-            arith::AndIOp::create(b, loc, lane, index(offset)), index(0));
+      for (auto [round, upper] : llvm::enumerate(quadBits)) {
+        int64_t offset = 4 << round;
         int64_t half = sums.size() / 2;
         SmallVector<Value> kept;
         for (int64_t i = 0; i < half; ++i) {
@@ -2123,15 +2130,11 @@ void TileLoopLowering::emitProbsMma() {
     // n-tiles; bit k of the quad) of the chunk's 16 (n-tile, column) sums:
     // n-tile 4 * bit0 + 2 * bit1 + bit2, both of its columns. Every lane
     // of a valid position stores.
-    Value quad = arith::DivUIOp::create(b, loc, lane, index(4));
     Value first = index(0);
-    for (int64_t bit = 0; bit < 3; ++bit) {
-      Value set = arith::RemUIOp::create(
-          b, loc, arith::DivUIOp::create(b, loc, quad, index(1 << bit)),
-          index(2));
-      first = add(first, arith::MulIOp::create(
-                             b, loc, set, index(2 * keyTiles >> (bit + 1))));
-    }
+    for (auto [bit, set] : llvm::enumerate(quadBits))
+      first = add(first, arith::SelectOp::create(
+                             b, loc, set, index(2 * keyTiles >> (bit + 1)),
+                             index(0)));
     auto ifValid = scf::IfOp::create(b, loc, rowValid[0], false);
     OpBuilder::InsertionGuard validGuard(b);
     b.setInsertionPointToStart(&ifValid.getThenRegion().front());
