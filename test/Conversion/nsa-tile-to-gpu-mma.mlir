@@ -177,6 +177,95 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 
 // -----
 
+// mma = "wgmma": the CTA's 4 warps are one warpgroup, whose 64 rows (16
+// positions x 4 heads) multiply K and V straight from shared memory. The
+// tiles lose their row padding and become 64-column panels of 128-byte
+// lines, 16-byte chunk c of line r at chunk c ^ (r % 8), starting at the
+// next 1024-byte boundary of the dynamic shared memory: 64 keys x (64 + 64)
+// x 2 bytes + 1008 bytes of alignment slack. Landed cp.async data is fenced
+// into the async proxy before the barrier. S = Q K^T is 4 m64n64k16 steps
+// (16 head dims each, 32 bytes apart in the K-major key panel; descriptor:
+// 128-byte swizzle, stride 1024, leading 16 unused), O += P V 4 steps of
+// 16 keys (2048 bytes apart) reading the MN-major value panel transposed
+// (leading 8192 = 64 lines). Each batch is fenced, then committed and
+// waited for, with the accumulators (and P's registers) threaded through.
+// CHECK-LABEL: func.func @window_wgmma
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c17392_i32
+// CHECK:         %[[SMEM:.*]] = gpu.dynamic_shared_memory
+// CHECK:         %[[ADDR:.*]] = memref.extract_aligned_pointer_as_index %[[SMEM]]
+// CHECK:         %[[MISS:.*]] = arith.remui %[[ADDR]], %c1024
+// CHECK:         %[[GAP:.*]] = arith.subi %c1024{{.*}}, %[[MISS]]
+// CHECK:         %[[BASE:.*]] = arith.remui %[[GAP]], %c1024
+// CHECK:         memref.view %[[SMEM]]{{.*}} to memref<64x64xbf16, #gpu.address_space<workgroup>>
+// CHECK-NOT:     nvgpu.ldmatrix
+// CHECK:         %[[PANEL:.*]] = arith.divui %[[COL:.*]], %c64
+// CHECK:         %[[INPANEL:.*]] = arith.remui %[[COL]], %c64
+// CHECK:         %[[CHUNK:.*]] = arith.divui %[[INPANEL]], %c8
+// CHECK:         %[[LINE:.*]] = arith.remui %[[ROW:.*]], %c8
+// CHECK-NEXT:    %[[SWIZZLED:.*]] = arith.xori %[[CHUNK]], %[[LINE]] : index
+// CHECK:         %[[PANELBASE:.*]] = arith.muli %[[PANEL]], %c64
+// CHECK-NEXT:    %[[TILEROW:.*]] = arith.addi %[[PANELBASE]], %[[ROW]]
+// CHECK:         %[[TILECOL:.*]] = arith.muli %[[SWIZZLED]], %c8
+// CHECK-NEXT:    nvgpu.device_async_copy {{.*}}[%[[TILEROW]], %[[TILECOL]]], 8 {bypassL1}
+// CHECK:         scf.for
+// CHECK:           nvvm.cp.async.wait.group 1
+// CHECK-NEXT:      nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// CHECK-NEXT:      gpu.barrier
+// CHECK-NOT:       nvgpu.ldmatrix
+// CHECK:           llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;", "{{(=f,)+}}=f,{{([0-9]+,)+}}31"
+// CHECK:           %[[KADDR:.*]] = arith.addi %[[ADDR]], %{{.*}} : index
+// CHECK:           %[[KCAST:.*]] = arith.index_castui %[[KADDR]] : index to i64
+// CHECK:           %[[KSTART:.*]] = arith.shrui %[[KCAST]], %c4_i64
+// CHECK:           %[[KDESC:.*]] = arith.ori %[[KSTART]], %c4611686293305360384_i64
+// CHECK:           llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, $36, p, 1, 1, 0;{{.*}}"{{(=f,)+}}r,r,r,r,l,r,{{([0-9]+,)+}}31" %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[KDESC]],
+// CHECK:           %c32{{.*}} = arith.constant 32 : index
+// CHECK-COUNT-3:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
+// CHECK-NOT:       wgmma.mma_async
+// CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;"
+// CHECK:           gpu.barrier
+// CHECK:           nvvm.cp.async.wait.group 1
+// CHECK-NEXT:      nvvm.fence.proxy
+// CHECK-NEXT:      gpu.barrier
+// CHECK:           llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;", "{{(=f,)+}}{{(=r,)+}}=r,
+// CHECK:           arith.ori %{{.*}}, %c4611686293338849280_i64
+// CHECK:           wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
+// CHECK:           %c2048 = arith.constant 2048 : index
+// CHECK-COUNT-3:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
+// CHECK-NOT:       wgmma.mma_async
+// CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;"
+// CHECK:         nvvm.cp.async.wait.group 0
+module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, mma = "wgmma">} {
+func.func @window_wgmma(%q: tensor<?x?x8x64xbf16>, %k: tensor<?x?x2x64xbf16>, %v: tensor<?x?x2x64xbf16>)
+    -> (tensor<?x?x8x64xbf16>, tensor<?x?x8xf32>) {
+  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
+      : tensor<?x?x8x64xbf16>, tensor<?x?x2x64xbf16>, tensor<?x?x2x64xbf16>
+      -> tensor<?x?x8x64xbf16>, tensor<?x?x8xf32>
+  return %o, %l : tensor<?x?x8x64xbf16>, tensor<?x?x8xf32>
+}
+}
+
+// -----
+
+// wgmma needs head dims in whole 64-column panels: with Dk = 32 the kernel
+// keeps mma.sync (and its padded tiles) under mma = "wgmma".
+// CHECK-LABEL: func.func @window_wgmma_narrow_head
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c8192_i32
+// CHECK-NOT:     wgmma
+// CHECK-NOT:     fence.proxy
+// CHECK:         nvvm.mma.sync
+// CHECK-NOT:     wgmma
+module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, mma = "wgmma">} {
+func.func @window_wgmma_narrow_head(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v: tensor<?x?x2x16xbf16>)
+    -> (tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>) {
+  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
+      : tensor<?x?x8x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x2x16xbf16>
+      -> tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
+  return %o, %l : tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
+}
+}
+
+// -----
+
 // Head dims above 128 keep 32-key chunks even with CTA-shared tiles (the
 // score fragments of 64 keys would cost registers next to a wide
 // accumulator): 32 x ((144 + 8) + (144 + 8)) x 2 bytes = 19456.

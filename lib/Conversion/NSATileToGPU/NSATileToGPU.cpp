@@ -76,6 +76,16 @@ constexpr int64_t kWideChunkMaxDim = 128;
 // Padding (elements) after each shared-memory row: rows 16 bytes apart
 // modulo 128, so ldmatrix's eight row reads hit distinct banks.
 constexpr int64_t kRowPad = 8;
+// wgmma kernels (#nsa.target<mma = "wgmma">): the four warps of the CTA are
+// one warpgroup whose 64 rows multiply K and V tiles read by the tensor
+// cores from shared memory in the 128-byte-swizzled canonical layout: a
+// tile of rows x dim is dim / 64 column panels of rows x 64 elements, row r
+// of a panel one 128-byte line whose 16-byte chunk c sits at chunk c ^ (r %
+// 8). The swizzle repeats every 1024 bytes, where the tiles must start.
+constexpr int64_t kWgmmaPanel = 64;
+constexpr int64_t kSwizzleBytes = 128;
+constexpr int64_t kSwizzleAtomBytes = 1024;
+constexpr int64_t kWarpgroupWarps = 4;
 
 /// How a tensor.extract_slice of a captured tensor addresses its buffer:
 /// slice coordinate k is source dimension keptDims[k], at offsets[dim] + k.
@@ -180,6 +190,10 @@ private:
   void issueChunkCopies(const SliceInfo &slice, Value tile, int64_t dim,
                         Value chunk, Value n);
   void waitGroups(int32_t pending);
+  /// Waits until at most `pending` cp.async groups are in flight and makes
+  /// the landed tiles visible to every thread that shares them (and, for
+  /// wgmma, to the tensor cores' async proxy).
+  void waitForTiles(int32_t pending);
   /// Orders the reads and writes of the key/value tiles among the threads
   /// that share them: the warp, or the CTA when `ctaSharedTiles`.
   void syncTileUsers();
@@ -189,6 +203,39 @@ private:
                          ArrayRef<Value> c);
   Value ldmatrix(Value tile, Value rowIndex, Value colIndex, int64_t numTiles,
                  bool transpose);
+  /// A 16-bit operand pair as the i32 register mma and wgmma take.
+  Value packedOperand(Value pair);
+  /// The wgmma shared-memory descriptor of `tile` from byte `byteOffset`
+  /// on, 128-byte swizzled, with the given leading and stride byte offsets.
+  Value wgmmaDescriptor(Value tile, Value byteOffset, int64_t leadingBytes,
+                        int64_t strideBytes);
+  /// Runs `asmString` as volatile inline PTX that reads and rewrites the
+  /// f32 or i32 registers `tied` ($0 ..) and reads `inputs` after them; returns
+  /// the rewritten registers. Threading the accumulators through every
+  /// wgmma step keeps their reads and writes in program order around the
+  /// asynchronous tensor-core ops.
+  SmallVector<Value> tiedAsm(StringRef asmString, ArrayRef<Value> tied,
+                             ArrayRef<Value> inputs,
+                             StringRef inputConstraints);
+  /// acc += A B for one m64nNk16 wgmma step (N = 2 * acc.size()): A is the
+  /// warp's 4 packed (i32) registers of its 16 rows, B the descriptor of 16
+  /// k rows
+  /// (transposed for B stored k-row-major, as V is).
+  SmallVector<Value> wgmmaStep(ArrayRef<Value> aFrag, Value descriptor,
+                               ArrayRef<Value> acc, bool transposeB);
+  /// wgmma.fence before a batch of steps, threading the registers the
+  /// batch reads (accumulators, and A fragments written just before).
+  SmallVector<Value> wgmmaFence(ArrayRef<Value> registers);
+  /// Commits the batch and waits for it: the accumulators are final.
+  SmallVector<Value> wgmmaWait(ArrayRef<Value> acc);
+  /// Byte offset of a stage tile (a memref.view of the dynamic shared
+  /// memory) from the start of the dynamic shared memory.
+  Value tileByteShift(Value tile) {
+    return tile.getDefiningOp<memref::ViewOp>().getByteShift();
+  }
+  /// Element (row, column) of a staged tile, as indices of its view:
+  /// padded rows, or the swizzled panels of wgmma.
+  std::pair<Value, Value> tileIndices(Value row, Value column);
   Value quadReduce(Value value, bool isMax);
   /// S = Q K^T for the 32 staged keys: 4 n-tiles x 4 f32 per lane.
   SmallVector<SmallVector<Value>> scoreFragments();
@@ -301,10 +348,15 @@ private:
   /// CTA's) stages start in dynamic shared memory.
   int64_t stageBytes() const {
     return keyChunk *
-           (headDim + kRowPad + (valueDim ? valueDim + kRowPad : 0)) *
+           (headDim + rowPad() + (valueDim ? valueDim + rowPad() : 0)) *
            (inputType.getIntOrFloatBitWidth() / 8);
   }
-  Value sharedBytes, tileBase;
+  int64_t rowPad() const { return wgmma ? 0 : kRowPad; }
+  /// The attention kernel multiplies with wgmma (see kWgmmaPanel).
+  bool wgmma = false;
+  /// The dynamic shared memory, its address in the shared window (wgmma
+  /// descriptors), and where the tiles start in it.
+  Value sharedBytes, sharedAddress, tileBase;
   /// The key (or value) tile of ring stage `stage` (stage 0 with one
   /// stage).
   Value stageTile(Value stage, bool isValue);
@@ -477,14 +529,25 @@ bool TileLoopLowering::canUseTensorCores() {
   keyChunk = ctaSharedTiles && std::max(headDim, valueDim) <= kWideChunkMaxDim
                  ? kSharedKeyChunk
                  : kPrivateKeyChunk;
-  stages = ctaSharedTiles ? TargetAttr::lookup(forall).getNumStages() : 1;
+  TargetAttr target = TargetAttr::lookup(forall);
+  stages = ctaSharedTiles ? target.getNumStages() : 1;
+  // wgmma needs the CTA to be one warpgroup sharing the tiles, 64-key
+  // chunks (the n of S = Q K^T) and head dims in whole swizzle panels; the
+  // value dim is the n of O += P V, at most 256.
+  wgmma = target.useWgmma() && !probs && ctaSharedTiles &&
+          numWarps == kWarpgroupWarps && keyChunk == kSharedKeyChunk &&
+          headDim % kWgmmaPanel == 0 && valueDim % kWgmmaPanel == 0 &&
+          valueDim <= 256;
   // Head dims too large for the warps' tiles in the target's shared memory
   // keep the CUDA-core kernel, which needs none.
   return sharedMemoryBytes() <= TargetAttr::lookup(forall).getSharedMemory();
 }
 
 int64_t TileLoopLowering::sharedMemoryBytes() const {
-  return (ctaSharedTiles ? 1 : numWarps) * stages * stageBytes();
+  // wgmma tiles start at the next swizzle atom of the dynamic shared
+  // memory, whose base is only 16-byte aligned.
+  return (ctaSharedTiles ? 1 : numWarps) * stages * stageBytes() +
+         (wgmma ? kSwizzleAtomBytes - 16 : 0);
 }
 
 LogicalResult TileLoopLowering::run() {
@@ -1127,6 +1190,17 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
                       gpu::AddressSpaceAttr::get(
                           b.getContext(), gpu::AddressSpace::Workgroup)));
   tileBase = arith::MulIOp::create(b, loc, warp, index(warpBytes));
+  if (wgmma) {
+    // Round the tiles up to a swizzle atom (warpBytes is 0: shared tiles).
+    sharedAddress =
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, sharedBytes);
+    Value atom = index(kSwizzleAtomBytes);
+    tileBase = arith::RemUIOp::create(
+        b, loc,
+        arith::SubIOp::create(
+            b, loc, atom, arith::RemUIOp::create(b, loc, sharedAddress, atom)),
+        atom);
+  }
   keyTile = stageTile(index(0), /*isValue=*/false);
   if (valueDim)
     valueTile = stageTile(index(0), /*isValue=*/true);
@@ -1136,6 +1210,18 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
 
 void TileLoopLowering::waitGroups(int32_t pending) {
   NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(pending));
+}
+
+void TileLoopLowering::waitForTiles(int32_t pending) {
+  waitGroups(pending);
+  // cp.async writes through the generic proxy; wgmma reads through the
+  // async proxy, which sees them only after this fence.
+  if (wgmma)
+    NVVM::FenceProxyOp::create(
+        b, loc, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
+  syncTileUsers();
 }
 
 void TileLoopLowering::syncTileUsers() {
@@ -1149,7 +1235,7 @@ void TileLoopLowering::syncTileUsers() {
 
 Value TileLoopLowering::stageTile(Value stage, bool isValue) {
   int64_t keyBytes =
-      keyChunk * (headDim + kRowPad) * (inputType.getIntOrFloatBitWidth() / 8);
+      keyChunk * (headDim + rowPad()) * (inputType.getIntOrFloatBitWidth() / 8);
   Value shift =
       add(tileBase, arith::MulIOp::create(b, loc, stage, index(stageBytes())));
   if (isValue)
@@ -1157,11 +1243,28 @@ Value TileLoopLowering::stageTile(Value stage, bool isValue) {
   int64_t dim = isValue ? valueDim : headDim;
   auto workgroup =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  // wgmma: the dim / 64 panels stacked, rows x 64 each.
+  SmallVector<int64_t> shape =
+      wgmma ? SmallVector<int64_t>{dim / kWgmmaPanel * keyChunk, kWgmmaPanel}
+            : SmallVector<int64_t>{keyChunk, dim + kRowPad};
   return memref::ViewOp::create(
       b, loc,
-      MemRefType::get({keyChunk, dim + kRowPad}, inputType,
-                      MemRefLayoutAttrInterface(), workgroup),
+      MemRefType::get(shape, inputType, MemRefLayoutAttrInterface(), workgroup),
       sharedBytes, shift, ValueRange());
+}
+
+std::pair<Value, Value> TileLoopLowering::tileIndices(Value row, Value column) {
+  if (!wgmma)
+    return {row, column};
+  // Column is a multiple of 8 (a 16-byte chunk).
+  Value panel = arith::DivUIOp::create(b, loc, column, index(kWgmmaPanel));
+  Value chunk = arith::DivUIOp::create(
+      b, loc, arith::RemUIOp::create(b, loc, column, index(kWgmmaPanel)),
+      index(8));
+  Value swizzled = arith::XOrIOp::create(
+      b, loc, chunk, arith::RemUIOp::create(b, loc, row, index(8)));
+  return {add(arith::MulIOp::create(b, loc, panel, index(keyChunk)), row),
+          arith::MulIOp::create(b, loc, swizzled, index(8))};
 }
 
 std::pair<Value, Value>
@@ -1202,8 +1305,7 @@ void TileLoopLowering::refillRing(const Ring &ring, Value chunk,
                  arith::RemUIOp::create(b, loc, add(ordinal, index(stages - 1)),
                                         index(stages)),
                  add(chunk, index((stages - 1) * keyChunk)));
-  waitGroups(stages - 1);
-  syncTileUsers();
+  waitForTiles(stages - 1);
 }
 
 void TileLoopLowering::bindRingStage(Value ordinal) {
@@ -1248,8 +1350,9 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
     SmallVector<Value> indices(slice.offsets);
     indices[slice.keptDims[0]] = sourceRow;
     indices[slice.keptDims[1]] = sourceColumn;
+    auto [tileRow, tileColumn] = tileIndices(rowInTile, column);
     nvgpu::DeviceAsyncCopyOp::create(
-        b, loc, tokenType, tile, ValueRange{rowInTile, column}, slice.buffer,
+        b, loc, tokenType, tile, ValueRange{tileRow, tileColumn}, slice.buffer,
         indices, b.getIndexAttr(8), sourceElements, bypassL1);
   };
   Value rowOffset = slice.offsets[slice.keptDims[0]];
@@ -1369,6 +1472,12 @@ Value TileLoopLowering::ldmatrix(Value tile, Value rowIndex, Value colIndex,
                                    numTiles);
 }
 
+Value TileLoopLowering::packedOperand(Value pair) {
+  Value packed = vector::BitCastOp::create(
+      b, loc, VectorType::get({1}, b.getI32Type()), pair);
+  return vector::ExtractOp::create(b, loc, packed, 0);
+}
+
 SmallVector<Value> TileLoopLowering::mma(ArrayRef<Value> a,
                                          ArrayRef<Value> bFrag,
                                          ArrayRef<Value> c) {
@@ -1376,11 +1485,7 @@ SmallVector<Value> TileLoopLowering::mma(ArrayRef<Value> a,
   // bf16 in MLIR 22); f16 ones as vector<2xf16>.
   bool isBF16 = inputType.isBF16();
   auto operand = [&](Value pairValue) -> Value {
-    if (!isBF16)
-      return pairValue;
-    Value packed = vector::BitCastOp::create(
-        b, loc, VectorType::get({1}, b.getI32Type()), pairValue);
-    return vector::ExtractOp::create(b, loc, packed, 0);
+    return isBF16 ? packedOperand(pairValue) : pairValue;
   };
   SmallVector<Value> aOps, bOps;
   for (Value value : a)
@@ -1403,6 +1508,90 @@ SmallVector<Value> TileLoopLowering::mma(ArrayRef<Value> a,
   return d;
 }
 
+Value TileLoopLowering::wgmmaDescriptor(Value tile, Value byteOffset,
+                                        int64_t leadingBytes,
+                                        int64_t strideBytes) {
+  // Bits 0-13: start address / 16; 16-29: leading byte offset / 16; 32-45:
+  // stride byte offset / 16; 62-63: 1 = 128-byte swizzle (PTX ISA, "Matrix
+  // Descriptor Format"). Shared addresses are below 2^18.
+  constexpr uint64_t kSwizzle128 = 1;
+  uint64_t fixed = (static_cast<uint64_t>(leadingBytes >> 4) << 16) |
+                   (static_cast<uint64_t>(strideBytes >> 4) << 32) |
+                   (kSwizzle128 << 62);
+  Value address = add(sharedAddress, add(tileByteShift(tile), byteOffset));
+  Type i64 = b.getI64Type();
+  Value start = arith::ShRUIOp::create(
+      b, loc, arith::IndexCastUIOp::create(b, loc, i64, address),
+      arith::ConstantIntOp::create(b, loc, i64, 4));
+  return arith::OrIOp::create(
+      b, loc, start,
+      arith::ConstantIntOp::create(b, loc, i64, static_cast<int64_t>(fixed)));
+}
+
+SmallVector<Value> TileLoopLowering::tiedAsm(StringRef asmString,
+                                             ArrayRef<Value> tied,
+                                             ArrayRef<Value> inputs,
+                                             StringRef inputConstraints) {
+  std::string constraints;
+  llvm::raw_string_ostream os(constraints);
+  SmallVector<Type> types;
+  for (auto [i, value] : llvm::enumerate(tied)) {
+    types.push_back(value.getType());
+    os << (i ? "," : "") << (value.getType().isF32() ? "=f" : "=r");
+  }
+  if (!inputConstraints.empty())
+    os << "," << inputConstraints;
+  for (size_t i = 0; i < tied.size(); ++i)
+    os << "," << i;
+  SmallVector<Value> operands(inputs);
+  llvm::append_range(operands, tied);
+  auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(), types);
+  auto op = LLVM::InlineAsmOp::create(
+      b, loc, resultType, operands, asmString, constraints,
+      /*has_side_effects=*/true, /*is_align_stack=*/false,
+      LLVM::tailcallkind::TailCallKind::None,
+      LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
+      /*operand_attrs=*/ArrayAttr());
+  SmallVector<Value> results;
+  for (size_t i = 0; i < tied.size(); ++i)
+    results.push_back(LLVM::ExtractValueOp::create(b, loc, op.getRes(), i));
+  return results;
+}
+
+SmallVector<Value> TileLoopLowering::wgmmaStep(ArrayRef<Value> aFrag,
+                                               Value descriptor,
+                                               ArrayRef<Value> acc,
+                                               bool transposeB) {
+  int64_t n = 2 * static_cast<int64_t>(acc.size());
+  std::string asmString;
+  llvm::raw_string_ostream os(asmString);
+  StringRef type = inputType.isBF16() ? "bf16" : "f16";
+  // Operands: $0.. the accumulators (out), then A's 4 registers, the B
+  // descriptor and scale-d (1: accumulate; the callers start from zeros).
+  size_t a = acc.size();
+  os << "{\n.reg .pred p;\nsetp.ne.b32 p, $" << a + 5
+     << ", 0;\nwgmma.mma_async.sync.aligned.m64n" << n << "k16.f32." << type
+     << "." << type << " {";
+  for (size_t i = 0; i < a; ++i)
+    os << (i ? ", $" : "$") << i;
+  os << "}, {$" << a << ", $" << a + 1 << ", $" << a + 2 << ", $" << a + 3
+     << "}, $" << a + 4 << ", p, 1, 1, " << (transposeB ? 1 : 0) << ";\n}";
+  SmallVector<Value> inputs(aFrag);
+  inputs.push_back(descriptor);
+  inputs.push_back(arith::ConstantIntOp::create(b, loc, b.getI32Type(), 1));
+  return tiedAsm(asmString, acc, inputs, "r,r,r,r,l,r");
+}
+
+SmallVector<Value> TileLoopLowering::wgmmaFence(ArrayRef<Value> registers) {
+  return tiedAsm("wgmma.fence.sync.aligned;", registers, {}, "");
+}
+
+SmallVector<Value> TileLoopLowering::wgmmaWait(ArrayRef<Value> acc) {
+  return tiedAsm(
+      "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;", acc,
+      {}, "");
+}
+
 Value TileLoopLowering::quadReduce(Value value, bool isMax) {
   // The 4 lanes of a quad hold the columns of the same two rows.
   for (int64_t offset : {1, 2}) {
@@ -1416,11 +1605,36 @@ Value TileLoopLowering::quadReduce(Value value, bool isMax) {
 }
 
 SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
+  const int64_t keyTiles = keyTilesPerChunk();
+  if (wgmma) {
+    // S = Q K^T for the warpgroup's 64 rows and the chunk's keys, one
+    // m64nKk16 step per 16 head dims. K is K-major: a step's 16 dims are
+    // 32 bytes into a panel's lines, and 8-key groups are 1024 bytes apart
+    // (stride; the leading offset is unused with swizzling).
+    SmallVector<Value> acc(4 * keyTiles, f32(0.0));
+    acc = wgmmaFence(acc);
+    for (int64_t k = 0; k < headDim / 16; ++k) {
+      int64_t dim = 16 * k;
+      int64_t offset =
+          dim / kWgmmaPanel * keyChunk * kSwizzleBytes + dim % kWgmmaPanel * 2;
+      Value descriptor =
+          wgmmaDescriptor(keyTile, index(offset), 16, 8 * kSwizzleBytes);
+      SmallVector<Value> aFrag;
+      for (Value pair : ArrayRef<Value>(queryFrags).slice(4 * k, 4))
+        aFrag.push_back(packedOperand(pair));
+      acc = wgmmaStep(aFrag, descriptor, acc, /*transposeB=*/false);
+    }
+    acc = wgmmaWait(acc);
+    // The accumulators of n-tile j are laid out as mma.sync's C fragment.
+    SmallVector<SmallVector<Value>> scores(keyTiles);
+    for (int64_t j = 0; j < keyTiles; ++j)
+      scores[j].assign(acc.begin() + 4 * j, acc.begin() + 4 * j + 4);
+    return scores;
+  }
   // S = Q K^T: the chunk's keys as n-tiles of 8; B fragments by ldmatrix from
   // the key tile (rows = keys), two k-steps per x4 load.
   Value lane8 = arith::RemUIOp::create(b, loc, lane, index(8));
   Value laneOctet = arith::DivUIOp::create(b, loc, lane, index(8));
-  const int64_t keyTiles = keyTilesPerChunk();
   int64_t kSteps = headDim / 16;
   Value zero = f32(0.0);
   SmallVector<SmallVector<Value>> scores(keyTiles);
@@ -1643,8 +1857,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
 
     if (!pipelinedRing()) {
       // Pending: K(c), V(c). Keys landed once at most one group is pending.
-      waitGroups(1);
-      syncTileUsers();
+      waitForTiles(1);
     }
     SmallVector<SmallVector<Value>> scores = scoreFragments();
     if (!pipelinedRing()) {
@@ -1699,8 +1912,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     // ldmatrix from the value tile, two dv n-tiles per x4 load.
     if (!pipelinedRing()) {
       // Pending: V(c), K(c + 1).
-      waitGroups(1);
-      syncTileUsers();
+      waitForTiles(1);
     }
     auto pairF32Type = VectorType::get({2}, b.getF32Type());
     auto pairType = VectorType::get({2}, inputType);
@@ -1716,12 +1928,35 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
                                       index(8)));
     Value vColInPair = arith::MulIOp::create(
         b, loc, arith::DivUIOp::create(b, loc, lane, index(16)), index(8));
-    for (int64_t kk = 0; kk < keyTiles / 2; ++kk) {
-      SmallVector<Value> pFrag = {
-          packP(scores[2 * kk][0], scores[2 * kk][1]),
-          packP(scores[2 * kk][2], scores[2 * kk][3]),
-          packP(scores[2 * kk + 1][0], scores[2 * kk + 1][1]),
-          packP(scores[2 * kk + 1][2], scores[2 * kk + 1][3])};
+    auto pFragment = [&](int64_t kk) -> SmallVector<Value> {
+      return {packP(scores[2 * kk][0], scores[2 * kk][1]),
+              packP(scores[2 * kk][2], scores[2 * kk][3]),
+              packP(scores[2 * kk + 1][0], scores[2 * kk + 1][1]),
+              packP(scores[2 * kk + 1][2], scores[2 * kk + 1][3])};
+    };
+    if (wgmma) {
+      // O += P V, one m64nDvk16 step per 16 keys. V is MN-major (dv
+      // contiguous), so B is transposed: 8-key groups are 1024 bytes
+      // apart (stride), the 64-column panels keyChunk lines (leading).
+      // P's registers are written just before: the fence orders them (and
+      // the rescaled accumulators) before the tensor cores read them.
+      SmallVector<Value> fenced(acc);
+      for (int64_t kk = 0; kk < keyTiles / 2; ++kk)
+        for (Value pair : pFragment(kk))
+          fenced.push_back(packedOperand(pair));
+      fenced = wgmmaFence(fenced);
+      acc.assign(fenced.begin(), fenced.begin() + acc.size());
+      for (int64_t kk = 0; kk < keyTiles / 2; ++kk) {
+        Value descriptor =
+            wgmmaDescriptor(valueTile, index(16 * kk * kSwizzleBytes),
+                            keyChunk * kSwizzleBytes, 8 * kSwizzleBytes);
+        acc = wgmmaStep(ArrayRef<Value>(fenced).slice(acc.size() + 4 * kk, 4),
+                        descriptor, acc, /*transposeB=*/true);
+      }
+      acc = wgmmaWait(acc);
+    }
+    for (int64_t kk = 0; !wgmma && kk < keyTiles / 2; ++kk) {
+      SmallVector<Value> pFrag = pFragment(kk);
       Value tileRow = add(vRowInStep, index(16 * kk));
       for (int64_t nd = 0; nd < valueDim / 16; ++nd) {
         Value frag = ldmatrix(valueTile, tileRow,
@@ -2030,8 +2265,7 @@ void TileLoopLowering::emitProbsMma() {
     if (!pipelinedRing()) {
       syncTileUsers();
       stageChunk(key, keyTile, headDim, chunk, n, Value());
-      waitGroups(0);
-      syncTileUsers();
+      waitForTiles(0);
     }
     SmallVector<SmallVector<Value>> scores =
         maskScores(scoreFragments(), chunk, n, keys, std::nullopt, queryToken,

@@ -435,6 +435,16 @@ module attributes {nsa.target = #nsa.target<probs_min_ctas_per_sm = 33>} {}
 
 // -----
 
+// expected-error @+1 {{mma ("hmma") must be "sync" or "wgmma"}}
+module attributes {nsa.target = #nsa.target<mma = "hmma">} {}
+
+// -----
+
+// expected-error @+1 {{mma = "wgmma" needs chip "sm_90a"; got "sm_90"}}
+module attributes {nsa.target = #nsa.target<chip = "sm_90", mma = "wgmma">} {}
+
+// -----
+
 func.func @min_ctas_outside_kernel() {
   // expected-error @+1 {{'nsa.min_ctas_per_sm' op must be inside a gpu.launch or gpu.func}}
   nsa.min_ctas_per_sm 3

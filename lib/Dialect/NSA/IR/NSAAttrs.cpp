@@ -114,7 +114,7 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  int64_t blockKV, int64_t numWarps,
                                  int64_t numStages, int64_t sharedMemory,
                                  int64_t prefetchBlocks, int64_t minCtasPerSM,
-                                 int64_t probsMinCtasPerSM) {
+                                 int64_t probsMinCtasPerSM, StringRef mma) {
   if (failed(verifyChip(emitError, chip)))
     return failure();
   int64_t maxShared = maxSharedMemory(chip);
@@ -142,6 +142,13 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << name << " (" << value << ") must be in [0, "
                          << kMaxCtasPerSM << "]";
   }
+  if (mma != "sync" && mma != "wgmma")
+    return emitError() << "mma (\"" << mma
+                       << "\") must be \"sync\" or \"wgmma\"";
+  // wgmma exists only with the sm_90a feature set.
+  if (mma == "wgmma" && chip != "sm_90a")
+    return emitError() << "mma = \"wgmma\" needs chip \"sm_90a\"; got \""
+                       << chip << "\"";
   return success();
 }
 
