@@ -188,7 +188,8 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // 128-byte swizzle, stride 1024, leading 16 unused), O += P V 4 steps of
 // 16 keys (2048 bytes apart) reading the MN-major value panel transposed
 // (leading 8192 = 64 lines). Each batch is fenced, then committed and
-// waited for, with the accumulators (and P's registers) threaded through.
+// waited for, with the accumulators and the A registers (fresh copies of
+// Q, and P) threaded through.
 // CHECK-LABEL: func.func @window_wgmma
 // CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c17392_i32
 // CHECK:         %[[SMEM:.*]] = gpu.dynamic_shared_memory
@@ -212,12 +213,16 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // CHECK-NEXT:      nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // CHECK-NEXT:      gpu.barrier
 // CHECK-NOT:       nvgpu.ldmatrix
-// CHECK:           llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;", "{{(=f,)+}}=f,{{([0-9]+,)+}}31"
+// CHECK:           %[[SFENCE:.*]] = llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;", "{{(=f,)+}}{{(=r,)+}}=r,{{([0-9]+,)+}}47"
+// CHECK:           %[[Q0:.*]] = llvm.extractvalue %[[SFENCE]][32]
+// CHECK-NEXT:      %[[Q1:.*]] = llvm.extractvalue %[[SFENCE]][33]
+// CHECK-NEXT:      %[[Q2:.*]] = llvm.extractvalue %[[SFENCE]][34]
+// CHECK-NEXT:      %[[Q3:.*]] = llvm.extractvalue %[[SFENCE]][35]
 // CHECK:           %[[KADDR:.*]] = arith.addi %[[ADDR]], %{{.*}} : index
 // CHECK:           %[[KCAST:.*]] = arith.index_castui %[[KADDR]] : index to i64
 // CHECK:           %[[KSTART:.*]] = arith.shrui %[[KCAST]], %c4_i64
 // CHECK:           %[[KDESC:.*]] = arith.ori %[[KSTART]], %c4611686293305360384_i64
-// CHECK:           llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, $36, p, 1, 1, 0;{{.*}}"{{(=f,)+}}r,r,r,r,l,r,{{([0-9]+,)+}}31" %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[KDESC]],
+// CHECK:           llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, $36, p, 1, 1, 0;{{.*}}"{{(=f,)+}}r,r,r,r,l,r,{{([0-9]+,)+}}31" %[[Q0]], %[[Q1]], %[[Q2]], %[[Q3]], %[[KDESC]],
 // CHECK:           %c32{{.*}} = arith.constant 32 : index
 // CHECK-COUNT-3:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
 // CHECK-NOT:       wgmma.mma_async

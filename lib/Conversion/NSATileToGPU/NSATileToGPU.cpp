@@ -1611,18 +1611,26 @@ SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
     // m64nKk16 step per 16 head dims. K is K-major: a step's 16 dims are
     // 32 bytes into a panel's lines, and 8-key groups are 1024 bytes apart
     // (stride; the leading offset is unused with swizzling).
-    SmallVector<Value> acc(4 * keyTiles, f32(0.0));
-    acc = wgmmaFence(acc);
+    //
+    // The query registers go through the fence too, as fresh copies per
+    // chunk: when their only uses in the loop are wgmma A operands, ptxas
+    // (CUDA 13.0) lets the P fragments of O += P V take their registers,
+    // and the next chunk multiplies P instead of Q (measured: dk = dv = 64,
+    // SASS packs P into Q's registers).
+    SmallVector<Value> fenced(4 * keyTiles, f32(0.0));
+    for (Value pair : queryFrags)
+      fenced.push_back(packedOperand(pair));
+    fenced = wgmmaFence(fenced);
+    SmallVector<Value> acc(fenced.begin(), fenced.begin() + 4 * keyTiles);
+    ArrayRef<Value> query = ArrayRef<Value>(fenced).drop_front(4 * keyTiles);
     for (int64_t k = 0; k < headDim / 16; ++k) {
       int64_t dim = 16 * k;
       int64_t offset =
           dim / kWgmmaPanel * keyChunk * kSwizzleBytes + dim % kWgmmaPanel * 2;
       Value descriptor =
           wgmmaDescriptor(keyTile, index(offset), 16, 8 * kSwizzleBytes);
-      SmallVector<Value> aFrag;
-      for (Value pair : ArrayRef<Value>(queryFrags).slice(4 * k, 4))
-        aFrag.push_back(packedOperand(pair));
-      acc = wgmmaStep(aFrag, descriptor, acc, /*transposeB=*/false);
+      acc = wgmmaStep(query.slice(4 * k, 4), descriptor, acc,
+                      /*transposeB=*/false);
     }
     acc = wgmmaWait(acc);
     // The accumulators of n-tile j are laid out as mma.sync's C fragment.
