@@ -178,26 +178,39 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // -----
 
 // mma = "wgmma": the CTA's 4 warps are one warpgroup, whose 64 rows (16
-// positions x 4 heads) multiply K and V straight from shared memory. The
-// tiles lose their row padding and become 64-column panels of 128-byte
-// lines, 16-byte chunk c of line r at chunk c ^ (r % 8), starting at the
-// next 1024-byte boundary of the dynamic shared memory: 64 keys x (64 + 64)
-// x 2 bytes + 1008 bytes of alignment slack. Landed cp.async data is fenced
-// into the async proxy before the barrier. S = Q K^T is 4 m64n64k16 steps
-// (16 head dims each, 32 bytes apart in the K-major key panel; descriptor:
-// 128-byte swizzle, stride 1024, leading 16 unused), O += P V 4 steps of
-// 16 keys (2048 bytes apart) reading the MN-major value panel transposed
-// (leading 8192 = 64 lines). Each batch is fenced, then committed and
-// waited for, with the accumulators and the A registers (fresh copies of
-// Q, and P) threaded through.
+// positions x 4 heads) multiply K and V straight from shared memory. Tiles
+// lose their row padding and become 64-column panels of 128-byte lines,
+// 16-byte chunk c of line r at chunk c ^ (r % 8), starting at the next
+// 1024-byte boundary of the dynamic shared memory. First the CTA's 64 query
+// rows are staged once (zero-filled past the tile) and waited for; then the
+// K and V stages follow: 64 x 64 x 2 + 64 keys x (64 + 64) x 2 bytes + 1008
+// bytes of alignment slack. Landed cp.async data is fenced into the async
+// proxy before the barrier. S = Q K^T is 4 m64n64k16 steps with both
+// operands in shared memory (16 head dims each, 32 bytes apart in the
+// K-major panels; descriptors: 128-byte swizzle, stride 1024, leading 16
+// unused); O += P V is 4 steps of 16 keys (2048 bytes apart), P from
+// registers, V's MN-major panel read transposed (leading 8192 = 64 lines).
+// Each batch is fenced, then committed and waited for, with the
+// accumulators (and P's registers) threaded through.
 // CHECK-LABEL: func.func @window_wgmma
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c17392_i32
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c25584_i32
 // CHECK:         %[[SMEM:.*]] = gpu.dynamic_shared_memory
 // CHECK:         %[[ADDR:.*]] = memref.extract_aligned_pointer_as_index %[[SMEM]]
 // CHECK:         %[[MISS:.*]] = arith.remui %[[ADDR]], %c1024
 // CHECK:         %[[GAP:.*]] = arith.subi %c1024{{.*}}, %[[MISS]]
 // CHECK:         %[[BASE:.*]] = arith.remui %[[GAP]], %c1024
-// CHECK:         memref.view %[[SMEM]]{{.*}} to memref<64x64xbf16, #gpu.address_space<workgroup>>
+// CHECK:         %[[QT:.*]] = memref.view %[[SMEM]][%[[BASE]]][] : {{.*}} to memref<64x64xbf16, #gpu.address_space<workgroup>>
+// CHECK:         %[[KBASE:.*]] = arith.addi %[[BASE]], %c8192
+// CHECK:         %[[QVALID:.*]] = arith.cmpi ult, %{{.*}}, %{{.*}} : index
+// CHECK:         %[[QBYTES:.*]] = arith.select %[[QVALID]], %c8{{.*}}, %c0
+// CHECK:         nvgpu.device_async_copy {{.*}}, %[[QT]][%{{.*}}, %{{.*}}], 8, %[[QBYTES]] {bypassL1}
+// CHECK-COUNT-3: nvgpu.device_async_copy {{.*}}, %[[QT]]
+// CHECK-NEXT:    nvvm.cp.async.commit.group
+// CHECK-NEXT:    nvvm.cp.async.wait.group 0
+// CHECK-NEXT:    nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// CHECK-NEXT:    gpu.barrier
+// CHECK:         %[[KSHIFT:.*]] = arith.addi %[[KBASE]], %{{.*}}
+// CHECK:         memref.view %[[SMEM]][%[[KSHIFT]]][] : {{.*}} to memref<64x64xbf16, #gpu.address_space<workgroup>>
 // CHECK-NOT:     nvgpu.ldmatrix
 // CHECK:         %[[PANEL:.*]] = arith.divui %[[COL:.*]], %c64
 // CHECK:         %[[INPANEL:.*]] = arith.remui %[[COL]], %c64
@@ -213,18 +226,19 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // CHECK-NEXT:      nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // CHECK-NEXT:      gpu.barrier
 // CHECK-NOT:       nvgpu.ldmatrix
-// CHECK:           %[[SFENCE:.*]] = llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;", "{{(=f,)+}}{{(=r,)+}}=r,{{([0-9]+,)+}}47"
-// CHECK:           %[[Q0:.*]] = llvm.extractvalue %[[SFENCE]][32]
-// CHECK-NEXT:      %[[Q1:.*]] = llvm.extractvalue %[[SFENCE]][33]
-// CHECK-NEXT:      %[[Q2:.*]] = llvm.extractvalue %[[SFENCE]][34]
-// CHECK-NEXT:      %[[Q3:.*]] = llvm.extractvalue %[[SFENCE]][35]
+// CHECK:           llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;", "{{(=f,)+}}=f,{{([0-9]+,)+}}31"
+// CHECK:           %[[QOFFSET:.*]] = arith.addi %[[BASE]], %c0
+// CHECK-NEXT:      %[[QADDR:.*]] = arith.addi %[[ADDR]], %[[QOFFSET]] : index
+// CHECK:           %[[QCAST:.*]] = arith.index_castui %[[QADDR]] : index to i64
+// CHECK:           %[[QSTART:.*]] = arith.shrui %[[QCAST]], %c4_i64
+// CHECK:           %[[QDESC:.*]] = arith.ori %[[QSTART]], %c4611686293305360384_i64
 // CHECK:           %[[KADDR:.*]] = arith.addi %[[ADDR]], %{{.*}} : index
 // CHECK:           %[[KCAST:.*]] = arith.index_castui %[[KADDR]] : index to i64
 // CHECK:           %[[KSTART:.*]] = arith.shrui %[[KCAST]], %c4_i64
 // CHECK:           %[[KDESC:.*]] = arith.ori %[[KSTART]], %c4611686293305360384_i64
-// CHECK:           llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, $36, p, 1, 1, 0;{{.*}}"{{(=f,)+}}r,r,r,r,l,r,{{([0-9]+,)+}}31" %[[Q0]], %[[Q1]], %[[Q2]], %[[Q3]], %[[KDESC]],
+// CHECK:           llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}}, $32, $33, p, 1, 1, 0, 0;{{.*}}"{{(=f,)+}}l,l,r,{{([0-9]+,)+}}31" %[[QDESC]], %[[KDESC]],
 // CHECK:           %c32{{.*}} = arith.constant 32 : index
-// CHECK-COUNT-3:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0;
+// CHECK-COUNT-3:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0, 0;
 // CHECK-NOT:       wgmma.mma_async
 // CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;"
 // CHECK:           gpu.barrier
@@ -233,7 +247,7 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // CHECK-NEXT:      gpu.barrier
 // CHECK:           llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;", "{{(=f,)+}}{{(=r,)+}}=r,
 // CHECK:           arith.ori %{{.*}}, %c4611686293338849280_i64
-// CHECK:           wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
+// CHECK:           wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}}, {$32, $33, $34, $35}, $36, p, 1, 1, 1;
 // CHECK:           %c2048 = arith.constant 2048 : index
 // CHECK-COUNT-3:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
 // CHECK-NOT:       wgmma.mma_async

@@ -218,8 +218,8 @@ private:
                              ArrayRef<Value> inputs,
                              StringRef inputConstraints);
   /// acc += A B for one m64nNk16 wgmma step (N = 2 * acc.size()): A is the
-  /// warp's 4 packed (i32) registers of its 16 rows, B the descriptor of 16
-  /// k rows
+  /// warp's 4 packed (i32) registers of its 16 rows, or one descriptor of
+  /// the warpgroup's 64 rows in shared memory; B the descriptor of 16 k rows
   /// (transposed for B stored k-row-major, as V is).
   SmallVector<Value> wgmmaStep(ArrayRef<Value> aFrag, Value descriptor,
                                ArrayRef<Value> acc, bool transposeB);
@@ -233,9 +233,21 @@ private:
   Value tileByteShift(Value tile) {
     return tile.getDefiningOp<memref::ViewOp>().getByteShift();
   }
-  /// Element (row, column) of a staged tile, as indices of its view:
-  /// padded rows, or the swizzled panels of wgmma.
-  std::pair<Value, Value> tileIndices(Value row, Value column);
+  /// Element (row, column) of a staged tile of `rows` rows (keyChunk by
+  /// default), as indices of its view: padded rows, or the swizzled panels
+  /// of wgmma.
+  std::pair<Value, Value> tileIndices(Value row, Value column,
+                                      int64_t rows = 0);
+  /// wgmma: copies the CTA's 64 query rows into queryRows (swizzled panels
+  /// at tileBase, which then moves past it) and waits for them. Rows past
+  /// the tile are zero-filled; their results are never stored.
+  void stageQueryTile(const SliceInfo &query, int64_t heads);
+  /// Bytes of the wgmma query tile.
+  int64_t queryTileBytes() const {
+    return wgmma ? kWarpgroupWarps * kSlabRows * headDim *
+                       (inputType.getIntOrFloatBitWidth() / 8)
+                 : 0;
+  }
   Value quadReduce(Value value, bool isMax);
   /// S = Q K^T for the 32 staged keys: 4 n-tiles x 4 f32 per lane.
   SmallVector<SmallVector<Value>> scoreFragments();
@@ -410,7 +422,7 @@ private:
   /// 2 * (lane % 4): the first of the two fragment columns a lane holds.
   Value lanePair;
   SmallVector<Value> queryFrags;
-  Value keyTile, valueTile;
+  Value keyTile, valueTile, queryRows;
 };
 
 LogicalResult TileLoopLowering::checkStructure() {
@@ -547,7 +559,7 @@ int64_t TileLoopLowering::sharedMemoryBytes() const {
   // wgmma tiles start at the next swizzle atom of the dynamic shared
   // memory, whose base is only 16-byte aligned.
   return (ctaSharedTiles ? 1 : numWarps) * stages * stageBytes() +
-         (wgmma ? kSwizzleAtomBytes - 16 : 0);
+         queryTileBytes() + (wgmma ? kSwizzleAtomBytes - 16 : 0);
 }
 
 LogicalResult TileLoopLowering::run() {
@@ -1160,12 +1172,13 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
     rowHead[i] = arith::RemUIOp::create(b, loc, rowId, index(heads));
   }
 
-  // Query A fragments, one set of 4 registers per 16 head dims.
+  // Query A fragments, one set of 4 registers per 16 head dims (wgmma
+  // reads the CTA's query rows from shared memory instead).
   lanePair = arith::MulIOp::create(
       b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
   auto pairType = VectorType::get({2}, inputType);
   queryFrags.clear();
-  for (int64_t k = 0; k < headDim / 16; ++k) {
+  for (int64_t k = 0; !wgmma && k < headDim / 16; ++k) {
     for (auto [rowSel, colOffset] :
          {std::pair{0, 0}, std::pair{1, 0}, std::pair{0, 8}, std::pair{1, 8}}) {
       SmallVector<Value> indices(query.offsets);
@@ -1200,6 +1213,7 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
         arith::SubIOp::create(
             b, loc, atom, arith::RemUIOp::create(b, loc, sharedAddress, atom)),
         atom);
+    stageQueryTile(query, heads);
   }
   keyTile = stageTile(index(0), /*isValue=*/false);
   if (valueDim)
@@ -1253,9 +1267,12 @@ Value TileLoopLowering::stageTile(Value stage, bool isValue) {
       sharedBytes, shift, ValueRange());
 }
 
-std::pair<Value, Value> TileLoopLowering::tileIndices(Value row, Value column) {
+std::pair<Value, Value> TileLoopLowering::tileIndices(Value row, Value column,
+                                                      int64_t rows) {
   if (!wgmma)
     return {row, column};
+  if (!rows)
+    rows = keyChunk;
   // Column is a multiple of 8 (a 16-byte chunk).
   Value panel = arith::DivUIOp::create(b, loc, column, index(kWgmmaPanel));
   Value chunk = arith::DivUIOp::create(
@@ -1263,8 +1280,60 @@ std::pair<Value, Value> TileLoopLowering::tileIndices(Value row, Value column) {
       index(8));
   Value swizzled = arith::XOrIOp::create(
       b, loc, chunk, arith::RemUIOp::create(b, loc, row, index(8)));
-  return {add(arith::MulIOp::create(b, loc, panel, index(keyChunk)), row),
+  return {add(arith::MulIOp::create(b, loc, panel, index(rows)), row),
           arith::MulIOp::create(b, loc, swizzled, index(8))};
+}
+
+void TileLoopLowering::stageQueryTile(const SliceInfo &query, int64_t heads) {
+  constexpr int64_t kRows = kWarpgroupWarps * kSlabRows;
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  queryRows = memref::ViewOp::create(
+      b, loc,
+      MemRefType::get({headDim / kWgmmaPanel * kRows, kWgmmaPanel}, inputType,
+                      MemRefLayoutAttrInterface(), workgroup),
+      sharedBytes, tileBase, ValueRange());
+  tileBase = add(tileBase, index(queryTileBytes()));
+  int64_t segments = headDim / 8;
+  int64_t copies = kRows * segments;
+  int64_t copiers = numWarps * kWarpSize;
+  auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
+  Value lastRow = arith::SubIOp::create(b, loc, tileRows, index(1));
+  for (int64_t i = 0, e = llvm::divideCeil(copies, copiers); i < e; ++i) {
+    Value copy = add(threadInCta, index(i * copiers));
+    Value row = arith::MinUIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, copy, index(segments)),
+        index(kRows - 1));
+    Value column = arith::MulIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, copy, index(segments)),
+        index(8));
+    Value rowId = add(ctaRowBase, row);
+    Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                        rowId, tileRows);
+    if (copies % copiers != 0)
+      valid = arith::AndIOp::create(
+          b, loc, valid,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, copy,
+                                index(copies)));
+    // An in-bounds source address for the zero-filled rows.
+    rowId = arith::SelectOp::create(b, loc, valid, rowId, lastRow);
+    SmallVector<Value> indices(query.offsets);
+    indices[query.keptDims[0]] =
+        add(indices[query.keptDims[0]],
+            arith::DivUIOp::create(b, loc, rowId, index(heads)));
+    indices[query.keptDims[1]] =
+        add(indices[query.keptDims[1]],
+            arith::RemUIOp::create(b, loc, rowId, index(heads)));
+    indices[query.keptDims[2]] = add(indices[query.keptDims[2]], column);
+    auto [tileRow, tileColumn] = tileIndices(row, column, kRows);
+    nvgpu::DeviceAsyncCopyOp::create(
+        b, loc, tokenType, queryRows, ValueRange{tileRow, tileColumn},
+        query.buffer, indices, b.getIndexAttr(8),
+        arith::SelectOp::create(b, loc, valid, index(8), index(0)),
+        b.getUnitAttr());
+  }
+  NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  waitForTiles(0);
 }
 
 std::pair<Value, Value>
@@ -1568,18 +1637,27 @@ SmallVector<Value> TileLoopLowering::wgmmaStep(ArrayRef<Value> aFrag,
   StringRef type = inputType.isBF16() ? "bf16" : "f16";
   // Operands: $0.. the accumulators (out), then A's 4 registers, the B
   // descriptor and scale-d (1: accumulate; the callers start from zeros).
+  // One A operand is a shared-memory descriptor (K-major, not
+  // transposed), four are the warp's registers.
+  bool aInShared = aFrag.size() == 1;
   size_t a = acc.size();
-  os << "{\n.reg .pred p;\nsetp.ne.b32 p, $" << a + 5
+  size_t scale = a + aFrag.size() + 1;
+  os << "{\n.reg .pred p;\nsetp.ne.b32 p, $" << scale
      << ", 0;\nwgmma.mma_async.sync.aligned.m64n" << n << "k16.f32." << type
      << "." << type << " {";
   for (size_t i = 0; i < a; ++i)
     os << (i ? ", $" : "$") << i;
-  os << "}, {$" << a << ", $" << a + 1 << ", $" << a + 2 << ", $" << a + 3
-     << "}, $" << a + 4 << ", p, 1, 1, " << (transposeB ? 1 : 0) << ";\n}";
+  if (aInShared)
+    os << "}, $" << a;
+  else
+    os << "}, {$" << a << ", $" << a + 1 << ", $" << a + 2 << ", $" << a + 3
+       << "}";
+  os << ", $" << scale - 1 << ", p, 1, 1, " << (aInShared ? "0, " : "")
+     << (transposeB ? 1 : 0) << ";\n}";
   SmallVector<Value> inputs(aFrag);
   inputs.push_back(descriptor);
   inputs.push_back(arith::ConstantIntOp::create(b, loc, b.getI32Type(), 1));
-  return tiedAsm(asmString, acc, inputs, "r,r,r,r,l,r");
+  return tiedAsm(asmString, acc, inputs, aInShared ? "l,l,r" : "r,r,r,r,l,r");
 }
 
 SmallVector<Value> TileLoopLowering::wgmmaFence(ArrayRef<Value> registers) {
@@ -1611,25 +1689,22 @@ SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
     // m64nKk16 step per 16 head dims. K is K-major: a step's 16 dims are
     // 32 bytes into a panel's lines, and 8-key groups are 1024 bytes apart
     // (stride; the leading offset is unused with swizzling).
-    //
-    // The query registers go through the fence too, as fresh copies per
-    // chunk: when their only uses in the loop are wgmma A operands, ptxas
-    // (CUDA 13.0) lets the P fragments of O += P V take their registers,
-    // and the next chunk multiplies P instead of Q (measured: dk = dv = 64,
-    // SASS packs P into Q's registers).
-    SmallVector<Value> fenced(4 * keyTiles, f32(0.0));
-    for (Value pair : queryFrags)
-      fenced.push_back(packedOperand(pair));
-    fenced = wgmmaFence(fenced);
-    SmallVector<Value> acc(fenced.begin(), fenced.begin() + 4 * keyTiles);
-    ArrayRef<Value> query = ArrayRef<Value>(fenced).drop_front(4 * keyTiles);
+    // Q (A) is read from its swizzled tile like K, so no registers hold it
+    // across the chunk loop.
+    SmallVector<Value> acc(4 * keyTiles, f32(0.0));
+    acc = wgmmaFence(acc);
     for (int64_t k = 0; k < headDim / 16; ++k) {
       int64_t dim = 16 * k;
-      int64_t offset =
-          dim / kWgmmaPanel * keyChunk * kSwizzleBytes + dim % kWgmmaPanel * 2;
-      Value descriptor =
-          wgmmaDescriptor(keyTile, index(offset), 16, 8 * kSwizzleBytes);
-      acc = wgmmaStep(query.slice(4 * k, 4), descriptor, acc,
+      auto panelOffset = [&](int64_t rows) {
+        return index(dim / kWgmmaPanel * rows * kSwizzleBytes +
+                     dim % kWgmmaPanel * 2);
+      };
+      Value queryDescriptor =
+          wgmmaDescriptor(queryRows, panelOffset(kWarpgroupWarps * kSlabRows),
+                          16, 8 * kSwizzleBytes);
+      Value keyDescriptor = wgmmaDescriptor(keyTile, panelOffset(keyChunk), 16,
+                                            8 * kSwizzleBytes);
+      acc = wgmmaStep({queryDescriptor}, keyDescriptor, acc,
                       /*transposeB=*/false);
     }
     acc = wgmmaWait(acc);
