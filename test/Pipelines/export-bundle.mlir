@@ -42,7 +42,9 @@
 // CHECK-NEXT:       1,
 // CHECK-NEXT:       1
 // CHECK:          "kernel": "window_kernel"
-// CHECK:          "shared_memory_bytes": 34816
+// wgmma (the sm_90a default): the query tile, 64 x 128 x 2 bytes, one K/V
+// stage, 64 x (128 + 128) x 2, and 1008 bytes to align them to 1024.
+// CHECK:          "shared_memory_bytes": 50160
 // CHECK:      "outputs": [
 // CHECK:          "dtype": "bf16",
 // CHECK-NEXT:     "name": "out0",
@@ -52,12 +54,17 @@
 
 // PTX: .target sm_90a
 // PTX: .visible .entry window_kernel(
-// The kernel body's blocks are laid out in any order.
+// The kernel body's blocks are laid out in any order. S = Q K^T with both
+// operands in shared memory, O += P V with P in registers and V transposed.
 // PTX-DAG: cp.async.cg.shared.global
-// PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.shared.b16
-// PTX-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// PTX-DAG: fence.proxy.async.shared::cta
+// PTX-DAG: wgmma.fence.sync.aligned
+// PTX-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0, 0;
+// PTX-DAG: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
+// PTX-DAG: wgmma.wait_group.sync.aligned 0
 // PTX-DAG: shfl.sync.bfly.b32
-// PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
+// PTX-NOT: ldmatrix
+// PTX-NOT: mma.sync.aligned
 
 func.func @window(%q: tensor<?x?x8x128xbf16> {nsa.name = "q"}, %k: tensor<?x?x2x128xbf16> {nsa.name = "k"},
                   %v: tensor<?x?x2x128xbf16> {nsa.name = "v"})

@@ -120,6 +120,22 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     chunks that every row sees entirely skip the per-key masks. Other types
     and shapes keep the CUDA-core kernel above.
 
+    With `#nsa.target<mma = "wgmma">` (or `"auto"`, the default, on
+    `sm_90a`) the CTA-shared online-softmax kernels whose CTA is one
+    warpgroup (4 warps), with 64-key chunks and head dims that are
+    multiples of 64, multiply with `wgmma.mma_async` instead: the tiles
+    lose their row padding and become 64-column panels of 128-byte lines
+    with the 128-byte swizzle (16-byte chunk c of line r at c ^ (r % 8)),
+    1024-byte aligned in the dynamic shared memory. The CTA stages its 64
+    query rows once (zero-filled past the tile); S = Q K^T takes both
+    operands from shared memory (m64n64k16, one step per 16 head dims) and
+    O += P V takes P from the accumulator registers and V's panels
+    transposed (m64nDvk16, one step per 16 keys). After each cp.async
+    wait a `fence.proxy.async` makes the landed tiles visible to the
+    tensor cores; each batch of steps is fenced, committed and waited for
+    as inline PTX that threads the accumulators (and P's registers), so
+    their reads and writes stay in order around the asynchronous steps.
+
     `nsa.prefetch_tile` becomes `nvvm.prefetch level = L2` over the
     128-byte lines of its rows, split among the threads that walk the
     tile's rows (the warp, or the CTA).

@@ -435,7 +435,7 @@ module attributes {nsa.target = #nsa.target<probs_min_ctas_per_sm = 33>} {}
 
 // -----
 
-// expected-error @+1 {{mma ("hmma") must be "sync" or "wgmma"}}
+// expected-error @+1 {{mma ("hmma") must be "auto", "sync" or "wgmma"}}
 module attributes {nsa.target = #nsa.target<mma = "hmma">} {}
 
 // -----

@@ -142,9 +142,9 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << name << " (" << value << ") must be in [0, "
                          << kMaxCtasPerSM << "]";
   }
-  if (mma != "sync" && mma != "wgmma")
+  if (mma != "auto" && mma != "sync" && mma != "wgmma")
     return emitError() << "mma (\"" << mma
-                       << "\") must be \"sync\" or \"wgmma\"";
+                       << "\") must be \"auto\", \"sync\" or \"wgmma\"";
   // wgmma exists only with the sm_90a feature set.
   if (mma == "wgmma" && chip != "sm_90a")
     return emitError() << "mma = \"wgmma\" needs chip \"sm_90a\"; got \""

@@ -107,7 +107,7 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     | `prefetch_blocks` | 0 | selected blocks whose rows are prefetched into L2 ahead of the one attended (0: none; measured slower at prefill, see docs/performance.md) |
     | `min_ctas_per_sm` | 3 | CTAs per SM that the CTA-shared online-softmax kernels (compressed and window attention on tensor cores) ask `ptxas` to fit (`.minnctapersm`, capping their registers); 0 leaves it to `ptxas`. With 4 warps, 3 caps them at 168 registers: 12 warps per SM instead of 8, measured faster for these kernels on the H200 (and slower for the selected kernel, which never gets it; the probability kernels have `probs_min_ctas_per_sm` instead; see docs/performance.md). The count is of CTAs: with `num_warps = 8` the same count halves the registers, so set it to 0 or halve it |
     | `probs_min_ctas_per_sm` | 4 | CTAs per SM that the tensor-core probability kernels (`nsa.compressed_probs`) ask `ptxas` to fit; 0 leaves it to `ptxas`. With 4 warps, 4 keeps them within 128 registers, 16 warps per SM: `ptxas` alone takes more for the 16-head group sums (133-148) and fits 3 CTAs, measured 9-11% slower on the H200 (docs/performance.md). With `num_warps = 8` set it to 0 or 2 |
-    | `mma` | `"sync"` | tensor-core instruction of the CTA-shared online-softmax kernels: `"sync"` (warp-level `mma.sync` m16n8k16, K/V fragments read by each warp with `ldmatrix`) or `"wgmma"` (warpgroup-level `wgmma.mma_async`, `sm_90a` only: the four warps' 64 rows multiply K and V straight from 128-byte-swizzled shared memory, read once per CTA instead of once per warp). `"wgmma"` applies where `num_warps` is 4, chunks are 64 keys and the head dims are multiples of 64 (up to 256 for the values); other kernels keep `mma.sync` |
+    | `mma` | `"auto"` | tensor-core instruction of the CTA-shared online-softmax kernels (compressed and window attention): `"wgmma"` (warpgroup-level `wgmma.mma_async`, `sm_90a` only: the four warps' 64 rows multiply Q, K and V straight from 128-byte-swizzled shared memory, read once per CTA instead of once per warp, P from registers; measured 25-30% faster than `"sync"` on the H200, see docs/performance.md), `"sync"` (warp-level `mma.sync` m16n8k16, K/V fragments read by each warp with `ldmatrix`), or `"auto"`: `"wgmma"` on `sm_90a`, else `"sync"`. wgmma applies where `num_warps` is 4, chunks are 64 keys and the head dims are multiples of 64 (up to 256 for the values); other kernels keep `mma.sync` |
 
     The selected branch always tiles one query position (its block list is
     per position); with GQA fusion its tile is the G heads of that position.
@@ -126,14 +126,14 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     DefaultValuedParameter<"int64_t", "0", "selected blocks prefetched ahead">:$prefetch_blocks,
     DefaultValuedParameter<"int64_t", "3", "CTAs per SM asked of the CTA-shared attention kernels">:$min_ctas_per_sm,
     DefaultValuedParameter<"int64_t", "4", "CTAs per SM asked of the probability kernels">:$probs_min_ctas_per_sm,
-    StringRefParameter<"tensor-core instruction of the CTA-shared attention kernels", "\"sync\"">:$mma
+    StringRefParameter<"tensor-core instruction of the CTA-shared attention kernels", "\"auto\"">:$mma
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let builders = [
     // The H100 target: the parameter defaults above.
     AttrBuilder<(ins), [{
-      return $_get($_ctxt, "sm_90a", 64, 64, 4, 1, 232448, 0, 3, 4, "sync");
+      return $_get($_ctxt, "sm_90a", 64, 64, 4, 1, 232448, 0, 3, 4, "auto");
     }]>
   ];
   let extraClassDeclaration = [{
@@ -147,8 +147,11 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     /// The most shared memory per CTA that `chip` offers, 0 if unknown.
     static int64_t maxSharedMemory(::llvm::StringRef chip);
 
-    /// Whether the CTA-shared attention kernels use wgmma (`mma = "wgmma"`).
-    bool useWgmma() const { return getMma() == "wgmma"; }
+    /// Whether the CTA-shared attention kernels use wgmma: `mma = "wgmma"`,
+    /// or `"auto"` on sm_90a.
+    bool useWgmma() const {
+      return getMma() == "wgmma" || (getMma() == "auto" && getChip() == "sm_90a");
+    }
 
     /// Fails, with the list of supported chips, if `chip` is not one.
     static ::llvm::LogicalResult
