@@ -265,6 +265,96 @@ func.func @window_wgmma(%q: tensor<?x?x8x64xbf16>, %k: tensor<?x?x2x64xbf16>, %v
 
 // -----
 
+// The default, mma = "auto", is wgmma on sm_90a. Dk = Dv = 128, f16: two
+// 64-column panels per tile, so the fifth S step (head dims 64..79) starts
+// one panel (64 lines x 128 bytes) into both the query tile and the key
+// tile, with the same descriptor bits; O += P V is m64n128k16 over V's two
+// panels (leading offset 8192). 64 x 128 x 2 + 64 x (128 + 128) x 2 + 1008.
+// CHECK-LABEL: func.func @window_wgmma_f16_d128
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c50160_i32
+// CHECK:         %[[ADDR:.*]] = memref.extract_aligned_pointer_as_index
+// CHECK:         %[[MISS:.*]] = arith.remui %[[ADDR]], %c1024
+// CHECK:         %[[GAP:.*]] = arith.subi %c1024{{.*}}, %[[MISS]]
+// CHECK:         %[[BASE:.*]] = arith.remui %[[GAP]], %c1024
+// CHECK:         memref.view {{.*}}[%[[BASE]]][] : {{.*}} to memref<128x64xf16, #gpu.address_space<workgroup>>
+// CHECK:         %[[KBASE:.*]] = arith.addi %[[BASE]], %c16384
+// CHECK:         %[[KSHIFT:.*]] = arith.addi %[[KBASE]], %{{.*}}
+// CHECK:         memref.view {{.*}}[%[[KSHIFT]]][] : {{.*}} to memref<128x64xf16, #gpu.address_space<workgroup>>
+// CHECK-COUNT-4:   wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 0, 0;
+// CHECK:           %[[QPANEL:.*]] = arith.addi %[[BASE]], %c8192 : index
+// CHECK-NEXT:      arith.addi %[[ADDR]], %[[QPANEL]] : index
+// CHECK:           arith.ori %{{.*}}, %c4611686293305360384_i64
+// CHECK:           %[[KPANEL:.*]] = arith.addi %[[KSHIFT]], %c8192{{.*}} : index
+// CHECK-NEXT:      arith.addi %[[ADDR]], %[[KPANEL]] : index
+// CHECK:           arith.ori %{{.*}}, %c4611686293305360384_i64
+// CHECK-NEXT:      arith.constant 1 : i32
+// CHECK-NEXT:      llvm.inline_asm {{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 0, 0;
+// CHECK-COUNT-3:   wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 0, 0;
+// CHECK:           arith.ori %{{.*}}, %c4611686293338849280_i64
+// CHECK-COUNT-4:   wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, p, 1, 1, 1;
+// CHECK-NOT:       wgmma.mma_async
+module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64>} {
+func.func @window_wgmma_f16_d128(%q: tensor<?x?x8x128xf16>, %k: tensor<?x?x2x128xf16>, %v: tensor<?x?x2x128xf16>)
+    -> (tensor<?x?x8x128xf16>, tensor<?x?x8xf32>) {
+  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
+      : tensor<?x?x8x128xf16>, tensor<?x?x2x128xf16>, tensor<?x?x2x128xf16>
+      -> tensor<?x?x8x128xf16>, tensor<?x?x8xf32>
+  return %o, %l : tensor<?x?x8x128xf16>, tensor<?x?x8xf32>
+}
+}
+
+// -----
+
+// wgmma's query tile and alignment slack need 50160 bytes here; with 48 KiB
+// of shared memory the kernel falls back to mma.sync's padded tiles (64 x
+// (136 + 136) x 2 = 34816), not to the CUDA-core kernel.
+// CHECK-LABEL: func.func @window_wgmma_over_smem
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c34816_i32
+// CHECK-NOT:     wgmma
+// CHECK:         nvvm.mma.sync
+module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, shared_memory = 49152>} {
+func.func @window_wgmma_over_smem(%q: tensor<?x?x8x128xbf16>, %k: tensor<?x?x2x128xbf16>, %v: tensor<?x?x2x128xbf16>)
+    -> (tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>) {
+  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
+      : tensor<?x?x8x128xbf16>, tensor<?x?x2x128xbf16>, tensor<?x?x2x128xbf16>
+      -> tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>
+  return %o, %l : tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>
+}
+}
+
+// -----
+
+// "auto" is mma.sync off sm_90a, and "sync" is mma.sync on sm_90a too.
+// CHECK-LABEL: func.func @window_auto_sm80
+// CHECK-NOT:     wgmma
+// CHECK:         nvvm.mma.sync
+// CHECK-LABEL: func.func @window_sync_sm90a
+// CHECK-NOT:     wgmma
+// CHECK:         nvvm.mma.sync
+module attributes {nsa.target = #nsa.target<chip = "sm_80", block_q = 16, shared_memory = 166912>} {
+func.func @window_auto_sm80(%q: tensor<?x?x8x128xbf16>, %k: tensor<?x?x2x128xbf16>, %v: tensor<?x?x2x128xbf16>)
+    -> (tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>) {
+  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
+      : tensor<?x?x8x128xbf16>, tensor<?x?x2x128xbf16>, tensor<?x?x2x128xbf16>
+      -> tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>
+  return %o, %l : tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>
+}
+}
+
+// -----
+
+module attributes {nsa.target = #nsa.target<block_q = 16, mma = "sync">} {
+func.func @window_sync_sm90a(%q: tensor<?x?x8x128xbf16>, %k: tensor<?x?x2x128xbf16>, %v: tensor<?x?x2x128xbf16>)
+    -> (tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>) {
+  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
+      : tensor<?x?x8x128xbf16>, tensor<?x?x2x128xbf16>, tensor<?x?x2x128xbf16>
+      -> tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>
+  return %o, %l : tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>
+}
+}
+
+// -----
+
 // wgmma needs head dims in whole 64-column panels: with Dk = 32 the kernel
 // keeps mma.sync (and its padded tiles) under mma = "wgmma".
 // CHECK-LABEL: func.func @window_wgmma_narrow_head

@@ -122,8 +122,8 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
 
     With `#nsa.target<mma = "wgmma">` (or `"auto"`, the default, on
     `sm_90a`) the CTA-shared online-softmax kernels whose CTA is one
-    warpgroup (4 warps), with 64-key chunks and head dims that are
-    multiples of 64, multiply with `wgmma.mma_async` instead: the tiles
+    warpgroup (4 warps), with head dims of 64 or 128 and tiles that fit
+    the target's shared memory, multiply with `wgmma.mma_async` instead: the tiles
     lose their row padding and become 64-column panels of 128-byte lines
     with the 128-byte swizzle (16-byte chunk c of line r at c ^ (r % 8)),
     1024-byte aligned in the dynamic shared memory. The CTA stages its 64

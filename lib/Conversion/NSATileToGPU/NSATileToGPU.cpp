@@ -231,7 +231,9 @@ private:
   /// Byte offset of a stage tile (a memref.view of the dynamic shared
   /// memory) from the start of the dynamic shared memory.
   Value tileByteShift(Value tile) {
-    return tile.getDefiningOp<memref::ViewOp>().getByteShift();
+    auto view = tile.getDefiningOp<memref::ViewOp>();
+    assert(view && "stage tiles are views of the dynamic shared memory");
+    return view.getByteShift();
   }
   /// Element (row, column) of a staged tile of `rows` rows (keyChunk by
   /// default), as indices of its view: padded rows, or the swizzled panels
@@ -249,7 +251,7 @@ private:
                  : 0;
   }
   Value quadReduce(Value value, bool isMax);
-  /// S = Q K^T for the 32 staged keys: 4 n-tiles x 4 f32 per lane.
+  /// S = Q K^T for the staged chunk: keyChunk / 8 n-tiles x 4 f32 per lane.
   SmallVector<SmallVector<Value>> scoreFragments();
   /// The scores scaled into the log2 domain, -inf where a key is past the
   /// chunk, after the row, or (with a window) before it.
@@ -356,8 +358,8 @@ private:
   /// them cost occupancy (the selected kernel, see keyChunk).
   int64_t stages = 1;
   bool pipelinedRing() const { return stages > 1; }
-  /// Bytes of one stage's tiles (key, then value) and where the warp's (or
-  /// CTA's) stages start in dynamic shared memory.
+  /// Bytes of one stage's tiles (key, then value); the stages start at
+  /// tileBase (after wgmma's alignment pad and query tile).
   int64_t stageBytes() const {
     return keyChunk *
            (headDim + rowPad() + (valueDim ? valueDim + rowPad() : 0)) *
@@ -544,15 +546,19 @@ bool TileLoopLowering::canUseTensorCores() {
   TargetAttr target = TargetAttr::lookup(forall);
   stages = ctaSharedTiles ? target.getNumStages() : 1;
   // wgmma needs the CTA to be one warpgroup sharing the tiles, 64-key
-  // chunks (the n of S = Q K^T) and head dims in whole swizzle panels; the
-  // value dim is the n of O += P V, at most 256.
+  // chunks (the n of S = Q K^T; they already bound both head dims by 128)
+  // and head dims in whole swizzle panels: 64 or 128.
   wgmma = target.useWgmma() && !probs && ctaSharedTiles &&
           numWarps == kWarpgroupWarps && keyChunk == kSharedKeyChunk &&
-          headDim % kWgmmaPanel == 0 && valueDim % kWgmmaPanel == 0 &&
-          valueDim <= 256;
+          headDim % kWgmmaPanel == 0 && valueDim % kWgmmaPanel == 0;
+  // wgmma's query tile and alignment slack cost more shared memory than the
+  // padded mma.sync tiles: over the target's budget, fall back to those.
+  int64_t budget = target.getSharedMemory();
+  if (wgmma && sharedMemoryBytes() > budget)
+    wgmma = false;
   // Head dims too large for the warps' tiles in the target's shared memory
   // keep the CUDA-core kernel, which needs none.
-  return sharedMemoryBytes() <= TargetAttr::lookup(forall).getSharedMemory();
+  return sharedMemoryBytes() <= budget;
 }
 
 int64_t TileLoopLowering::sharedMemoryBytes() const {
@@ -1126,7 +1132,9 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   // the item's tile is the same for all warps of the CTA (slabsPerTile is
   // a multiple of numWarps), so the branches that stage tiles are
   // CTA-uniform, and a warp whose slab is past a ragged last tile computes
-  // on clamped rows and stores nothing.
+  // on clamped rows and stores nothing. wgmma needs every branch around
+  // its steps CTA-uniform: which chunks run is decided over the CTA's rows
+  // (stagingTokens), never the warp's slab.
   OpBuilder::InsertionGuard guard(b);
   auto ifItem = scf::IfOp::create(
       b, loc,
@@ -1158,8 +1166,8 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   b.setInsertionPointToStart(&ifRows.getThenRegion().front());
 
   // This lane's rows; rows past the tile compute on a copy of the slab's
-  // first row (the tile's last row for a slab past it) and are never
-  // stored.
+  // first row (the tile's last row for a slab past it), or with wgmma on
+  // the zero-filled rows of the query tile, and are never stored.
   Value quad = arith::DivUIOp::create(b, loc, lane, index(4));
   Value fallbackRow = arith::MinUIOp::create(
       b, loc, rowBase, arith::SubIOp::create(b, loc, tileRows, index(1)));
@@ -1194,7 +1202,8 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
   }
 
   // The warp's (or CTA's) shared-memory tiles: per stage [keyChunk][Dk +
-  // pad] and [keyChunk][Dv + pad]; the tiles of stage 0 by default.
+  // pad] and [keyChunk][Dv + pad] (wgmma: swizzled panels without padding,
+  // after the alignment pad and the query tile); stage 0's by default.
   int64_t warpBytes = ctaSharedTiles ? 0 : sharedMemoryBytes() / numWarps;
   sharedBytes = gpu::DynamicSharedMemoryOp::create(
       b, loc,
@@ -1636,7 +1645,8 @@ SmallVector<Value> TileLoopLowering::wgmmaStep(ArrayRef<Value> aFrag,
   llvm::raw_string_ostream os(asmString);
   StringRef type = inputType.isBF16() ? "bf16" : "f16";
   // Operands: $0.. the accumulators (out), then A's 4 registers, the B
-  // descriptor and scale-d (1: accumulate; the callers start from zeros).
+  // descriptor and scale-d (1: accumulate; S starts from zeros, P V from
+  // the rescaled O).
   // One A operand is a shared-memory descriptor (K-major, not
   // transposed), four are the warp's registers.
   bool aInShared = aFrag.size() == 1;
