@@ -245,11 +245,17 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // CHECK:           nvvm.cp.async.wait.group 1
 // CHECK-NEXT:      nvvm.fence.proxy
 // CHECK-NEXT:      gpu.barrier
-// CHECK:           llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;", "{{(=f,)+}}{{(=r,)+}}=r,
-// CHECK:           arith.ori %{{.*}}, %c4611686293338849280_i64
-// CHECK:           wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}}, {$32, $33, $34, $35}, $36, p, 1, 1, 1;
+// CHECK:           %[[PFENCE:.*]] = llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;", "{{(=f,)+}}{{(=r,)+}}=r,
+// CHECK:           %[[P0:.*]] = llvm.extractvalue %[[PFENCE]][32]
+// CHECK-NEXT:      %[[P1:.*]] = llvm.extractvalue %[[PFENCE]][33]
+// CHECK-NEXT:      %[[P2:.*]] = llvm.extractvalue %[[PFENCE]][34]
+// CHECK-NEXT:      %[[P3:.*]] = llvm.extractvalue %[[PFENCE]][35]
+// CHECK:           %[[VDESC:.*]] = arith.ori %{{.*}}, %c4611686293338849280_i64
+// CHECK:           %[[PV0:.*]] = llvm.inline_asm {{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}}, {$32, $33, $34, $35}, $36, p, 1, 1, 1;{{.*}}" %[[P0]], %[[P1]], %[[P2]], %[[P3]], %[[VDESC]],
+// CHECK:           %[[PV0LAST:.*]] = llvm.extractvalue %[[PV0]][31]
 // CHECK:           %c2048 = arith.constant 2048 : index
-// CHECK-COUNT-3:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
+// CHECK:           wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;{{.*}}, %[[PV0LAST]] : (
+// CHECK-COUNT-2:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
 // CHECK-NOT:       wgmma.mma_async
 // CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;"
 // CHECK:         nvvm.cp.async.wait.group 0

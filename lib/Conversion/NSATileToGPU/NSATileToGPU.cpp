@@ -1306,6 +1306,8 @@ void TileLoopLowering::stageQueryTile(const SliceInfo &query, int64_t heads) {
   int64_t segments = headDim / 8;
   int64_t copies = kRows * segments;
   int64_t copiers = numWarps * kWarpSize;
+  // 64 rows of whole panels split evenly over the warpgroup's threads.
+  assert(copies % copiers == 0 && "query copies split evenly");
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
   Value lastRow = arith::SubIOp::create(b, loc, tileRows, index(1));
   for (int64_t i = 0, e = llvm::divideCeil(copies, copiers); i < e; ++i) {
@@ -1319,11 +1321,6 @@ void TileLoopLowering::stageQueryTile(const SliceInfo &query, int64_t heads) {
     Value rowId = add(ctaRowBase, row);
     Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                         rowId, tileRows);
-    if (copies % copiers != 0)
-      valid = arith::AndIOp::create(
-          b, loc, valid,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, copy,
-                                index(copies)));
     // An in-bounds source address for the zero-filled rows.
     rowId = arith::SelectOp::create(b, loc, valid, rowId, lastRow);
     SmallVector<Value> indices(query.offsets);
