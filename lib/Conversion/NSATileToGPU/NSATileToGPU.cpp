@@ -86,6 +86,10 @@ constexpr int64_t kWgmmaPanel = 64;
 constexpr int64_t kSwizzleBytes = 128;
 constexpr int64_t kSwizzleAtomBytes = 1024;
 constexpr int64_t kWarpgroupWarps = 4;
+constexpr int64_t kWarpgroupRows = kWarpgroupWarps * kSlabRows;
+// The leading byte offset of a swizzled K-major operand is unused; PTX
+// expects 16 there (1 after the descriptor's shift by 4).
+constexpr int64_t kUnusedLeadingBytes = 16;
 
 /// How a tensor.extract_slice of a captured tensor addresses its buffer:
 /// slice coordinate k is source dimension keptDims[k], at offsets[dim] + k.
@@ -210,13 +214,12 @@ private:
   Value wgmmaDescriptor(Value tile, Value byteOffset, int64_t leadingBytes,
                         int64_t strideBytes);
   /// Runs `asmString` as volatile inline PTX that reads and rewrites the
-  /// f32 or i32 registers `tied` ($0 ..) and reads `inputs` after them; returns
-  /// the rewritten registers. Threading the accumulators through every
-  /// wgmma step keeps their reads and writes in program order around the
-  /// asynchronous tensor-core ops.
+  /// f32 or i32 registers `tied` ($0 ..) and reads the i32 or i64 `inputs`
+  /// after them; returns the rewritten registers. Threading the
+  /// accumulators through every wgmma step keeps their reads and writes in
+  /// program order around the asynchronous tensor-core ops.
   SmallVector<Value> tiedAsm(StringRef asmString, ArrayRef<Value> tied,
-                             ArrayRef<Value> inputs,
-                             StringRef inputConstraints);
+                             ArrayRef<Value> inputs = {});
   /// acc += A B for one m64nNk16 wgmma step (N = 2 * acc.size()): A is the
   /// warp's 4 packed (i32) registers of its 16 rows, or one descriptor of
   /// the warpgroup's 64 rows in shared memory; B the descriptor of 16 k rows
@@ -235,18 +238,16 @@ private:
     assert(view && "stage tiles are views of the dynamic shared memory");
     return view.getByteShift();
   }
-  /// Element (row, column) of a staged tile of `rows` rows (keyChunk by
-  /// default), as indices of its view: padded rows, or the swizzled panels
-  /// of wgmma.
-  std::pair<Value, Value> tileIndices(Value row, Value column,
-                                      int64_t rows = 0);
+  /// Element (row, column) of a staged tile of `rows` rows, as indices of
+  /// its view: padded rows, or the swizzled panels of wgmma.
+  std::pair<Value, Value> tileIndices(Value row, Value column, int64_t rows);
   /// wgmma: copies the CTA's 64 query rows into queryRows (swizzled panels
   /// at tileBase, which then moves past it) and waits for them. Rows past
   /// the tile are zero-filled; their results are never stored.
   void stageQueryTile(const SliceInfo &query, int64_t heads);
   /// Bytes of the wgmma query tile.
   int64_t queryTileBytes() const {
-    return wgmma ? kWarpgroupWarps * kSlabRows * headDim *
+    return wgmma ? kWarpgroupRows * headDim *
                        (inputType.getIntOrFloatBitWidth() / 8)
                  : 0;
   }
@@ -374,6 +375,16 @@ private:
   /// The key (or value) tile of ring stage `stage` (stage 0 with one
   /// stage).
   Value stageTile(Value stage, bool isValue);
+  /// A `shape` view of the dynamic shared memory from byte `shift` on.
+  Value sharedView(ArrayRef<int64_t> shape, Value shift) {
+    auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
+                                                gpu::AddressSpace::Workgroup);
+    return memref::ViewOp::create(b, loc,
+                                  MemRefType::get(shape, inputType,
+                                                  MemRefLayoutAttrInterface(),
+                                                  workgroup),
+                                  sharedBytes, shift, ValueRange());
+  }
   /// Whether the chunk starting at key `chunk` of `count` is staged
   /// (it exists and `needed(chunk, n)`), and its key count n (1 for a chunk
   /// past the end, whose copies are disabled).
@@ -546,11 +557,11 @@ bool TileLoopLowering::canUseTensorCores() {
   TargetAttr target = TargetAttr::lookup(forall);
   stages = ctaSharedTiles ? target.getNumStages() : 1;
   // wgmma needs the CTA to be one warpgroup sharing the tiles, 64-key
-  // chunks (the n of S = Q K^T; they already bound both head dims by 128)
-  // and head dims in whole swizzle panels: 64 or 128.
-  wgmma = target.useWgmma() && !probs && ctaSharedTiles &&
-          numWarps == kWarpgroupWarps && keyChunk == kSharedKeyChunk &&
-          headDim % kWgmmaPanel == 0 && valueDim % kWgmmaPanel == 0;
+  // chunks (the n of S = Q K^T; only shared tiles take them, with both head
+  // dims up to 128) and head dims in whole swizzle panels: 64 or 128.
+  wgmma = target.useWgmma() && !probs && numWarps == kWarpgroupWarps &&
+          keyChunk == kSharedKeyChunk && headDim % kWgmmaPanel == 0 &&
+          valueDim % kWgmmaPanel == 0;
   // wgmma's query tile and alignment slack cost more shared memory than the
   // padded mma.sync tiles: over the target's budget, fall back to those.
   int64_t budget = target.getSharedMemory();
@@ -1186,18 +1197,21 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
       b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
   auto pairType = VectorType::get({2}, inputType);
   queryFrags.clear();
-  for (int64_t k = 0; !wgmma && k < headDim / 16; ++k) {
-    for (auto [rowSel, colOffset] :
-         {std::pair{0, 0}, std::pair{1, 0}, std::pair{0, 8}, std::pair{1, 8}}) {
-      SmallVector<Value> indices(query.offsets);
-      indices[query.keptDims[0]] =
-          add(indices[query.keptDims[0]], rowPos[rowSel]);
-      indices[query.keptDims[1]] =
-          add(indices[query.keptDims[1]], rowHead[rowSel]);
-      indices[query.keptDims[2]] = add(indices[query.keptDims[2]],
-                                       add(lanePair, index(16 * k + colOffset)));
-      queryFrags.push_back(
-          vector::LoadOp::create(b, loc, pairType, query.buffer, indices));
+  if (!wgmma) {
+    for (int64_t k = 0; k < headDim / 16; ++k) {
+      for (auto [rowSel, colOffset] : {std::pair{0, 0}, std::pair{1, 0},
+                                       std::pair{0, 8}, std::pair{1, 8}}) {
+        SmallVector<Value> indices(query.offsets);
+        indices[query.keptDims[0]] =
+            add(indices[query.keptDims[0]], rowPos[rowSel]);
+        indices[query.keptDims[1]] =
+            add(indices[query.keptDims[1]], rowHead[rowSel]);
+        indices[query.keptDims[2]] =
+            add(indices[query.keptDims[2]],
+                add(lanePair, index(16 * k + colOffset)));
+        queryFrags.push_back(
+            vector::LoadOp::create(b, loc, pairType, query.buffer, indices));
+      }
     }
   }
 
@@ -1264,24 +1278,16 @@ Value TileLoopLowering::stageTile(Value stage, bool isValue) {
   if (isValue)
     shift = add(shift, index(keyBytes));
   int64_t dim = isValue ? valueDim : headDim;
-  auto workgroup =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   // wgmma: the dim / 64 panels stacked, rows x 64 each.
-  SmallVector<int64_t> shape =
-      wgmma ? SmallVector<int64_t>{dim / kWgmmaPanel * keyChunk, kWgmmaPanel}
-            : SmallVector<int64_t>{keyChunk, dim + kRowPad};
-  return memref::ViewOp::create(
-      b, loc,
-      MemRefType::get(shape, inputType, MemRefLayoutAttrInterface(), workgroup),
-      sharedBytes, shift, ValueRange());
+  if (wgmma)
+    return sharedView({dim / kWgmmaPanel * keyChunk, kWgmmaPanel}, shift);
+  return sharedView({keyChunk, dim + kRowPad}, shift);
 }
 
 std::pair<Value, Value> TileLoopLowering::tileIndices(Value row, Value column,
                                                       int64_t rows) {
   if (!wgmma)
     return {row, column};
-  if (!rows)
-    rows = keyChunk;
   // Column is a multiple of 8 (a 16-byte chunk).
   Value panel = arith::DivUIOp::create(b, loc, column, index(kWgmmaPanel));
   Value chunk = arith::DivUIOp::create(
@@ -1294,17 +1300,11 @@ std::pair<Value, Value> TileLoopLowering::tileIndices(Value row, Value column,
 }
 
 void TileLoopLowering::stageQueryTile(const SliceInfo &query, int64_t heads) {
-  constexpr int64_t kRows = kWarpgroupWarps * kSlabRows;
-  auto workgroup =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  queryRows = memref::ViewOp::create(
-      b, loc,
-      MemRefType::get({headDim / kWgmmaPanel * kRows, kWgmmaPanel}, inputType,
-                      MemRefLayoutAttrInterface(), workgroup),
-      sharedBytes, tileBase, ValueRange());
+  queryRows = sharedView({headDim / kWgmmaPanel * kWarpgroupRows, kWgmmaPanel},
+                         tileBase);
   tileBase = add(tileBase, index(queryTileBytes()));
   int64_t segments = headDim / 8;
-  int64_t copies = kRows * segments;
+  int64_t copies = kWarpgroupRows * segments;
   int64_t copiers = numWarps * kWarpSize;
   // 64 rows of whole panels split evenly over the warpgroup's threads.
   assert(copies % copiers == 0 && "query copies split evenly");
@@ -1314,7 +1314,7 @@ void TileLoopLowering::stageQueryTile(const SliceInfo &query, int64_t heads) {
     Value copy = add(threadInCta, index(i * copiers));
     Value row = arith::MinUIOp::create(
         b, loc, arith::DivUIOp::create(b, loc, copy, index(segments)),
-        index(kRows - 1));
+        index(kWarpgroupRows - 1));
     Value column = arith::MulIOp::create(
         b, loc, arith::RemUIOp::create(b, loc, copy, index(segments)),
         index(8));
@@ -1331,7 +1331,7 @@ void TileLoopLowering::stageQueryTile(const SliceInfo &query, int64_t heads) {
         add(indices[query.keptDims[1]],
             arith::RemUIOp::create(b, loc, rowId, index(heads)));
     indices[query.keptDims[2]] = add(indices[query.keptDims[2]], column);
-    auto [tileRow, tileColumn] = tileIndices(row, column, kRows);
+    auto [tileRow, tileColumn] = tileIndices(row, column, kWarpgroupRows);
     nvgpu::DeviceAsyncCopyOp::create(
         b, loc, tokenType, queryRows, ValueRange{tileRow, tileColumn},
         query.buffer, indices, b.getIndexAttr(8),
@@ -1425,7 +1425,7 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
     SmallVector<Value> indices(slice.offsets);
     indices[slice.keptDims[0]] = sourceRow;
     indices[slice.keptDims[1]] = sourceColumn;
-    auto [tileRow, tileColumn] = tileIndices(rowInTile, column);
+    auto [tileRow, tileColumn] = tileIndices(rowInTile, column, keyChunk);
     nvgpu::DeviceAsyncCopyOp::create(
         b, loc, tokenType, tile, ValueRange{tileRow, tileColumn}, slice.buffer,
         indices, b.getIndexAttr(8), sourceElements, bypassL1);
@@ -1605,17 +1605,20 @@ Value TileLoopLowering::wgmmaDescriptor(Value tile, Value byteOffset,
 
 SmallVector<Value> TileLoopLowering::tiedAsm(StringRef asmString,
                                              ArrayRef<Value> tied,
-                                             ArrayRef<Value> inputs,
-                                             StringRef inputConstraints) {
+                                             ArrayRef<Value> inputs) {
+  // PTX register classes: f32 "f", b32 "r", b64 "l".
+  auto registerClass = [](Type type) {
+    return type.isF32() ? "f" : type.isInteger(64) ? "l" : "r";
+  };
   std::string constraints;
   llvm::raw_string_ostream os(constraints);
   SmallVector<Type> types;
   for (auto [i, value] : llvm::enumerate(tied)) {
     types.push_back(value.getType());
-    os << (i ? "," : "") << (value.getType().isF32() ? "=f" : "=r");
+    os << (i ? "," : "") << "=" << registerClass(value.getType());
   }
-  if (!inputConstraints.empty())
-    os << "," << inputConstraints;
+  for (Value input : inputs)
+    os << "," << registerClass(input.getType());
   for (size_t i = 0; i < tied.size(); ++i)
     os << "," << i;
   SmallVector<Value> operands(inputs);
@@ -1641,11 +1644,10 @@ SmallVector<Value> TileLoopLowering::wgmmaStep(ArrayRef<Value> aFrag,
   std::string asmString;
   llvm::raw_string_ostream os(asmString);
   StringRef type = inputType.isBF16() ? "bf16" : "f16";
-  // Operands: $0.. the accumulators (out), then A's 4 registers, the B
-  // descriptor and scale-d (1: accumulate; S starts from zeros, P V from
-  // the rescaled O).
-  // One A operand is a shared-memory descriptor (K-major, not
-  // transposed), four are the warp's registers.
+  // Operands: $0.. the accumulators (out), then A (one shared-memory
+  // descriptor, K-major and not transposed, or the warp's 4 registers),
+  // the B descriptor and scale-d (1: accumulate; S starts from zeros, P V
+  // from the rescaled O).
   bool aInShared = aFrag.size() == 1;
   size_t a = acc.size();
   size_t scale = a + aFrag.size() + 1;
@@ -1664,17 +1666,17 @@ SmallVector<Value> TileLoopLowering::wgmmaStep(ArrayRef<Value> aFrag,
   SmallVector<Value> inputs(aFrag);
   inputs.push_back(descriptor);
   inputs.push_back(arith::ConstantIntOp::create(b, loc, b.getI32Type(), 1));
-  return tiedAsm(asmString, acc, inputs, aInShared ? "l,l,r" : "r,r,r,r,l,r");
+  return tiedAsm(asmString, acc, inputs);
 }
 
 SmallVector<Value> TileLoopLowering::wgmmaFence(ArrayRef<Value> registers) {
-  return tiedAsm("wgmma.fence.sync.aligned;", registers, {}, "");
+  return tiedAsm("wgmma.fence.sync.aligned;", registers);
 }
 
 SmallVector<Value> TileLoopLowering::wgmmaWait(ArrayRef<Value> acc) {
   return tiedAsm(
-      "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;", acc,
-      {}, "");
+      "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;",
+      acc);
 }
 
 Value TileLoopLowering::quadReduce(Value value, bool isMax) {
@@ -1707,10 +1709,11 @@ SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
                      dim % kWgmmaPanel * 2);
       };
       Value queryDescriptor =
-          wgmmaDescriptor(queryRows, panelOffset(kWarpgroupWarps * kSlabRows),
-                          16, 8 * kSwizzleBytes);
-      Value keyDescriptor = wgmmaDescriptor(keyTile, panelOffset(keyChunk), 16,
-                                            8 * kSwizzleBytes);
+          wgmmaDescriptor(queryRows, panelOffset(kWarpgroupRows),
+                          kUnusedLeadingBytes, kSwizzleAtomBytes);
+      Value keyDescriptor =
+          wgmmaDescriptor(keyTile, panelOffset(keyChunk), kUnusedLeadingBytes,
+                          kSwizzleAtomBytes);
       acc = wgmmaStep({queryDescriptor}, keyDescriptor, acc,
                       /*transposeB=*/false);
     }
@@ -2011,13 +2014,6 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
           vector::FromElementsOp::create(b, loc, pairF32Type, ValueRange{lo, hi});
       return arith::TruncFOp::create(b, loc, pairType, pairF32);
     };
-    Value vRowInStep = add(lane8, arith::MulIOp::create(
-                                      b, loc,
-                                      arith::RemUIOp::create(b, loc, laneOctet,
-                                                             index(2)),
-                                      index(8)));
-    Value vColInPair = arith::MulIOp::create(
-        b, loc, arith::DivUIOp::create(b, loc, lane, index(16)), index(8));
     auto pFragment = [&](int64_t kk) -> SmallVector<Value> {
       return {packP(scores[2 * kk][0], scores[2 * kk][1]),
               packP(scores[2 * kk][2], scores[2 * kk][3]),
@@ -2039,29 +2035,37 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       for (int64_t kk = 0; kk < keyTiles / 2; ++kk) {
         Value descriptor =
             wgmmaDescriptor(valueTile, index(16 * kk * kSwizzleBytes),
-                            keyChunk * kSwizzleBytes, 8 * kSwizzleBytes);
+                            keyChunk * kSwizzleBytes, kSwizzleAtomBytes);
         acc = wgmmaStep(ArrayRef<Value>(fenced).slice(acc.size() + 4 * kk, 4),
                         descriptor, acc, /*transposeB=*/true);
       }
       acc = wgmmaWait(acc);
-    }
-    for (int64_t kk = 0; !wgmma && kk < keyTiles / 2; ++kk) {
-      SmallVector<Value> pFrag = pFragment(kk);
-      Value tileRow = add(vRowInStep, index(16 * kk));
-      for (int64_t nd = 0; nd < valueDim / 16; ++nd) {
-        Value frag = ldmatrix(valueTile, tileRow,
-                              add(vColInPair, index(16 * nd)), 4,
-                              /*transpose=*/true);
-        for (int64_t half = 0; half < 2; ++half) {
-          int64_t nTile = 2 * nd + half;
-          SmallVector<Value> c(acc.begin() + 4 * nTile,
-                               acc.begin() + 4 * nTile + 4);
-          SmallVector<Value> d = mma(
-              pFrag,
-              {vector::ExtractOp::create(b, loc, frag, 2 * half),
-               vector::ExtractOp::create(b, loc, frag, 2 * half + 1)},
-              c);
-          std::copy(d.begin(), d.end(), acc.begin() + 4 * nTile);
+    } else {
+      Value vRowInStep =
+          add(lane8,
+              arith::MulIOp::create(
+                  b, loc, arith::RemUIOp::create(b, loc, laneOctet, index(2)),
+                  index(8)));
+      Value vColInPair = arith::MulIOp::create(
+          b, loc, arith::DivUIOp::create(b, loc, lane, index(16)), index(8));
+      for (int64_t kk = 0; kk < keyTiles / 2; ++kk) {
+        SmallVector<Value> pFrag = pFragment(kk);
+        Value tileRow = add(vRowInStep, index(16 * kk));
+        for (int64_t nd = 0; nd < valueDim / 16; ++nd) {
+          Value frag =
+              ldmatrix(valueTile, tileRow, add(vColInPair, index(16 * nd)), 4,
+                       /*transpose=*/true);
+          for (int64_t half = 0; half < 2; ++half) {
+            int64_t nTile = 2 * nd + half;
+            SmallVector<Value> c(acc.begin() + 4 * nTile,
+                                 acc.begin() + 4 * nTile + 4);
+            SmallVector<Value> d =
+                mma(pFrag,
+                    {vector::ExtractOp::create(b, loc, frag, 2 * half),
+                     vector::ExtractOp::create(b, loc, frag, 2 * half + 1)},
+                    c);
+            std::copy(d.begin(), d.end(), acc.begin() + 4 * nTile);
+          }
         }
       }
     }
