@@ -230,11 +230,13 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // CHECK:           %[[QOFFSET:.*]] = arith.addi %[[BASE]], %c0
 // CHECK-NEXT:      %[[QADDR:.*]] = arith.addi %[[ADDR]], %[[QOFFSET]] : index
 // CHECK:           %[[QCAST:.*]] = arith.index_castui %[[QADDR]] : index to i64
-// CHECK:           %[[QSTART:.*]] = arith.shrui %[[QCAST]], %c4_i64
+// CHECK:           %[[QSHIFT:.*]] = arith.shrui %[[QCAST]], %c4_i64
+// CHECK-NEXT:      %[[QSTART:.*]] = arith.andi %[[QSHIFT]], %c16383_i64
 // CHECK:           %[[QDESC:.*]] = arith.ori %[[QSTART]], %c4611686293305360384_i64
 // CHECK:           %[[KADDR:.*]] = arith.addi %[[ADDR]], %{{.*}} : index
 // CHECK:           %[[KCAST:.*]] = arith.index_castui %[[KADDR]] : index to i64
-// CHECK:           %[[KSTART:.*]] = arith.shrui %[[KCAST]], %c4_i64
+// CHECK:           %[[KADDR4:.*]] = arith.shrui %[[KCAST]], %c4_i64
+// CHECK-NEXT:      %[[KSTART:.*]] = arith.andi %[[KADDR4]], %c16383_i64
 // CHECK:           %[[KDESC:.*]] = arith.ori %[[KSTART]], %c4611686293305360384_i64
 // CHECK:           llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}}, $32, $33, p, 1, 1, 0, 0;{{.*}}"{{(=f,)+}}l,l,r,{{([0-9]+,)+}}31" %[[QDESC]], %[[KDESC]],
 // CHECK:           %c32{{.*}} = arith.constant 32 : index
@@ -257,7 +259,9 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // CHECK:           wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;{{.*}}, %[[PV0LAST]] : (
 // CHECK-COUNT-2:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
 // CHECK-NOT:       wgmma.mma_async
-// CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;"
+// The commit + wait threads P's 16 registers after the accumulators: they
+// keep their values until the tensor cores have read them.
+// CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;", "{{(=f,)+}}{{(=r,)+}}=r,{{([0-9]+,)+}}47" {{.*}}, %[[P0]], %[[P1]], %[[P2]], %[[P3]],
 // CHECK:         nvvm.cp.async.wait.group 0
 module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, mma = "wgmma">} {
 func.func @window_wgmma(%q: tensor<?x?x8x64xbf16>, %k: tensor<?x?x2x64xbf16>, %v: tensor<?x?x2x64xbf16>)
@@ -638,6 +642,43 @@ module attributes {nsa.target = #nsa.target<block_q = 16>} {
 func.func @probs_group_sum_g16(%q: tensor<?x?x16x32xbf16>, %kc: tensor<?x?x1x32xbf16>, %lse: tensor<?x?x16xf32>) -> tensor<?x?x1x?xf32> {
   %p = nsa.compressed_probs %q, %kc, %lse group_sum {config = #nsa.config<>}
       : tensor<?x?x16x32xbf16>, tensor<?x?x1x32xbf16>, tensor<?x?x16xf32> -> tensor<?x?x1x?xf32>
+  return %p : tensor<?x?x1x?xf32>
+}
+}
+
+// -----
+
+// The probability kernels take wgmma too (mma = "auto" on sm_90a): with
+// Dk = 128 the CTA stages its 64 query rows once and S = Q Kc^T is 8
+// m64n64k16 steps with both operands in shared memory (64 x 128 x 2 query
+// + 64 x 128 x 2 key tile + 1008 bytes of alignment slack); the
+// accumulators come out in mma.sync's C layout, so the exp2, the G = 16
+// reduce-scatter and the stores are those of the mma.sync kernel.
+// CHECK-LABEL: func.func @probs_group_sum_g16_wgmma
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c33776_i32
+// CHECK-NEXT:    nsa.min_ctas_per_sm 4
+// CHECK:         memref.view {{.*}} to memref<128x64xbf16, #gpu.address_space<workgroup>>
+// CHECK:         nvvm.cp.async.wait.group 0
+// CHECK-NEXT:    nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// CHECK:         scf.for
+// CHECK-NOT:       nvgpu.ldmatrix
+// CHECK-NOT:       nvvm.mma.sync
+// CHECK:           nvvm.fence.proxy
+// CHECK-NEXT:      gpu.barrier
+// CHECK:           "wgmma.fence.sync.aligned;"
+// CHECK-COUNT-8:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0, 0;
+// CHECK-NOT:       wgmma.mma_async
+// CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;"
+// CHECK:           math.exp2
+// CHECK-COUNT-7:   gpu.shuffle  xor %{{.*}}, %c4_i32
+// CHECK:           vector.store %{{.*}}, %{{.*}} : memref<?x?x1x?xf32>, vector<2xf32>
+// CHECK-NOT:     nvgpu.ldmatrix
+// CHECK-NOT:     nvvm.mma.sync
+// CHECK:         return
+module attributes {nsa.target = #nsa.target<block_q = 16>} {
+func.func @probs_group_sum_g16_wgmma(%q: tensor<?x?x16x128xbf16>, %kc: tensor<?x?x1x128xbf16>, %lse: tensor<?x?x16xf32>) -> tensor<?x?x1x?xf32> {
+  %p = nsa.compressed_probs %q, %kc, %lse group_sum {config = #nsa.config<>}
+      : tensor<?x?x16x128xbf16>, tensor<?x?x1x128xbf16>, tensor<?x?x16xf32> -> tensor<?x?x1x?xf32>
   return %p : tensor<?x?x1x?xf32>
 }
 }

@@ -229,8 +229,11 @@ private:
   /// wgmma.fence before a batch of steps, threading the registers the
   /// batch reads (accumulators, and A fragments written just before).
   SmallVector<Value> wgmmaFence(ArrayRef<Value> registers);
-  /// Commits the batch and waits for it: the accumulators are final.
-  SmallVector<Value> wgmmaWait(ArrayRef<Value> acc);
+  /// Commits the batch and waits for it: the accumulators are final. The
+  /// A registers the batch reads (`sources`) go through too, so they keep
+  /// their values until the tensor cores are done with them.
+  SmallVector<Value> wgmmaWait(ArrayRef<Value> acc,
+                               ArrayRef<Value> sources = {});
   /// Byte offset of a stage tile (a memref.view of the dynamic shared
   /// memory) from the start of the dynamic shared memory.
   Value tileByteShift(Value tile) {
@@ -367,7 +370,7 @@ private:
            (inputType.getIntOrFloatBitWidth() / 8);
   }
   int64_t rowPad() const { return wgmma ? 0 : kRowPad; }
-  /// The attention kernel multiplies with wgmma (see kWgmmaPanel).
+  /// The kernel multiplies with wgmma (see kWgmmaPanel).
   bool wgmma = false;
   /// The dynamic shared memory, its address in the shared window (wgmma
   /// descriptors), and where the tiles start in it.
@@ -558,8 +561,10 @@ bool TileLoopLowering::canUseTensorCores() {
   stages = ctaSharedTiles ? target.getNumStages() : 1;
   // wgmma needs the CTA to be one warpgroup sharing the tiles, 64-key
   // chunks (the n of S = Q K^T; only shared tiles take them, with both head
-  // dims up to 128) and head dims in whole swizzle panels: 64 or 128.
-  wgmma = target.useWgmma() && !probs && numWarps == kWarpgroupWarps &&
+  // dims up to 128) and head dims in whole swizzle panels: 64 or 128 (a
+  // probabilities tile has no value dim). Attention and probability
+  // kernels share its S = Q K^T.
+  wgmma = target.useWgmma() && numWarps == kWarpgroupWarps &&
           keyChunk == kSharedKeyChunk && headDim % kWgmmaPanel == 0 &&
           valueDim % kWgmmaPanel == 0;
   // wgmma's query tile and alignment slack cost more shared memory than the
@@ -1312,9 +1317,7 @@ void TileLoopLowering::stageQueryTile(const SliceInfo &query, int64_t heads) {
   Value lastRow = arith::SubIOp::create(b, loc, tileRows, index(1));
   for (int64_t i = 0, e = llvm::divideCeil(copies, copiers); i < e; ++i) {
     Value copy = add(threadInCta, index(i * copiers));
-    Value row = arith::MinUIOp::create(
-        b, loc, arith::DivUIOp::create(b, loc, copy, index(segments)),
-        index(kWarpgroupRows - 1));
+    Value row = arith::DivUIOp::create(b, loc, copy, index(segments));
     Value column = arith::MulIOp::create(
         b, loc, arith::RemUIOp::create(b, loc, copy, index(segments)),
         index(8));
@@ -1588,16 +1591,20 @@ Value TileLoopLowering::wgmmaDescriptor(Value tile, Value byteOffset,
                                         int64_t strideBytes) {
   // Bits 0-13: start address / 16; 16-29: leading byte offset / 16; 32-45:
   // stride byte offset / 16; 62-63: 1 = 128-byte swizzle (PTX ISA, "Matrix
-  // Descriptor Format"). Shared addresses are below 2^18.
+  // Descriptor Format").
   constexpr uint64_t kSwizzle128 = 1;
+  constexpr int64_t kStartMask = (1 << 14) - 1;
   uint64_t fixed = (static_cast<uint64_t>(leadingBytes >> 4) << 16) |
                    (static_cast<uint64_t>(strideBytes >> 4) << 32) |
                    (kSwizzle128 << 62);
   Value address = add(sharedAddress, add(tileByteShift(tile), byteOffset));
   Type i64 = b.getI64Type();
-  Value start = arith::ShRUIOp::create(
-      b, loc, arith::IndexCastUIOp::create(b, loc, i64, address),
-      arith::ConstantIntOp::create(b, loc, i64, 4));
+  Value start = arith::AndIOp::create(
+      b, loc,
+      arith::ShRUIOp::create(b, loc,
+                             arith::IndexCastUIOp::create(b, loc, i64, address),
+                             arith::ConstantIntOp::create(b, loc, i64, 4)),
+      arith::ConstantIntOp::create(b, loc, i64, kStartMask));
   return arith::OrIOp::create(
       b, loc, start,
       arith::ConstantIntOp::create(b, loc, i64, static_cast<int64_t>(fixed)));
@@ -1673,10 +1680,15 @@ SmallVector<Value> TileLoopLowering::wgmmaFence(ArrayRef<Value> registers) {
   return tiedAsm("wgmma.fence.sync.aligned;", registers);
 }
 
-SmallVector<Value> TileLoopLowering::wgmmaWait(ArrayRef<Value> acc) {
-  return tiedAsm(
+SmallVector<Value> TileLoopLowering::wgmmaWait(ArrayRef<Value> acc,
+                                               ArrayRef<Value> sources) {
+  SmallVector<Value> tied(acc);
+  llvm::append_range(tied, sources);
+  SmallVector<Value> results = tiedAsm(
       "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;",
-      acc);
+      tied);
+  results.resize(acc.size());
+  return results;
 }
 
 Value TileLoopLowering::quadReduce(Value value, bool isMax) {
@@ -2039,7 +2051,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
         acc = wgmmaStep(ArrayRef<Value>(fenced).slice(acc.size() + 4 * kk, 4),
                         descriptor, acc, /*transposeB=*/true);
       }
-      acc = wgmmaWait(acc);
+      acc = wgmmaWait(acc, ArrayRef<Value>(fenced).drop_front(acc.size()));
     } else {
       Value vRowInStep =
           add(lane8,
