@@ -121,9 +121,10 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     and shapes keep the CUDA-core kernel above.
 
     With `#nsa.target<mma = "wgmma">` (or `"auto"`, the default, on
-    `sm_90a`) the CTA-shared online-softmax kernels whose CTA is one
-    warpgroup (4 warps), with head dims of 64 or 128 and tiles that fit
-    the target's shared memory, multiply with `wgmma.mma_async` instead: the tiles
+    `sm_90a`) the CTA-shared kernels (online softmax and probabilities)
+    whose CTA is one warpgroup (4 warps), with head dims of 64 or 128 and
+    tiles that fit the target's shared memory, multiply with
+    `wgmma.mma_async` instead: the tiles
     lose their row padding and become 64-column panels of 128-byte lines
     with the 128-byte swizzle (16-byte chunk c of line r at c ^ (r % 8)),
     1024-byte aligned in the dynamic shared memory. The CTA stages its 64
