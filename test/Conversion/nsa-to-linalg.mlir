@@ -99,6 +99,15 @@ func.func @compressed_probs(%q: tensor<?x?x4x16xf32>, %kc: tensor<?x?x2x16xf32>,
 // CHECK: affine.apply affine_map<(d0) -> (d0 ceildiv 16)>
 // CHECK-NOT: linalg.fill
 // CHECK: %[[SC:[a-z0-9_]+]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel"]} outs(%{{.*}} : tensor<?x?x2x?xf32>)
+// CHECK: %[[POS:.*]] = linalg.index 1
+// CHECK: %[[SLC:.*]] = linalg.index 3
+// A block that starts past the query (j * 16 > t) overlaps only invisible
+// compressed blocks: score 0, none of their probabilities read.
+// CHECK: arith.floordivsi
+// CHECK: %[[BEGIN:.*]] = arith.muli %[[SLC]], %c16{{.*}} : index
+// CHECK-NEXT: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK-NEXT: %[[VISIBLE:.*]] = arith.cmpi ule, %[[BEGIN]], %[[POS]] : index
+// CHECK-NEXT: scf.if %[[VISIBLE]] -> (f32) {
 // CHECK: scf.for {{.*}} iter_args
 // CHECK: scf.for {{.*}} iter_args
 // CHECK-DAG: arith.maxsi
@@ -106,6 +115,9 @@ func.func @compressed_probs(%q: tensor<?x?x4x16xf32>, %kc: tensor<?x?x2x16xf32>,
 // CHECK-DAG: arith.sitofp
 // CHECK-DAG: arith.divf
 // CHECK-DAG: tensor.extract %[[P]]
+// CHECK: scf.yield %[[ZERO]] : f32
+// CHECK-NEXT: }
+// CHECK-NEXT: linalg.yield
 // CHECK: %[[R:[a-z0-9_]+]] = scf.forall (%[[B:[a-z0-9_]+]], %[[T:[a-z0-9_]+]], %[[H:[a-z0-9_]+]]) in (%{{.*}}, %{{.*}}, 2) shared_outs(%[[OUT:[a-z0-9_]+]] = %{{.*}}) -> (tensor<?x?x2x4xi32>)
 // CHECK: %[[ROW:[a-z0-9_]+]] = tensor.extract_slice %[[OUT]][%[[B]], %[[T]], %[[H]], 0] [1, 1, 1, 4] [1, 1, 1, 1] : tensor<?x?x2x4xi32> to tensor<4xi32>
 // CHECK: scf.for

@@ -338,7 +338,10 @@ private:
   /// sums a window of W candidates i = first(j) + w instead of all Nc
   /// (Nc / W times less work: 1000x at 16k tokens). The sum runs in
   /// registers per score (a parallel generic with an inner loop), so the
-  /// scores are written once and need no zero fill.
+  /// scores are written once and need no zero fill. A block past the
+  /// query (j * l' > t) overlaps only compressed blocks that end after t,
+  /// whose probabilities are 0: its score is 0 without reading them (half
+  /// of the [B, T, H, Nc] probabilities, causally).
   static Value emitScores(PatternRewriter &rewriter, Location loc,
                           SelectOp op) {
     LinalgBuilder m{rewriter, loc};
@@ -388,6 +391,14 @@ private:
               index(1));
           Value slcBegin = arith::MulIOp::create(b, l, slc, index(slcBlock));
           Value zero = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0));
+          Value visible = arith::CmpIOp::create(
+              b, l, arith::CmpIPredicate::ule, slcBegin, pos);
+          auto ifVisible = scf::IfOp::create(b, l, TypeRange{b.getF32Type()},
+                                             visible, /*withElseRegion=*/true);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(&ifVisible.getElseRegion().front());
+          scf::YieldOp::create(b, l, ValueRange{zero});
+          b.setInsertionPointToStart(&ifVisible.getThenRegion().front());
           // Heads outer, candidates inner: the reference's order (each
           // head's p_slc, then the group sum).
           auto heads = scf::ForOp::create(
@@ -455,7 +466,8 @@ private:
                     });
                 scf::YieldOp::create(hb, hl, candidates.getResults());
               });
-          return heads.getResult(0);
+          scf::YieldOp::create(b, l, heads.getResults());
+          return ifVisible.getResult(0);
         });
   }
 
