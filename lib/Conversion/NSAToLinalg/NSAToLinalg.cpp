@@ -2,6 +2,7 @@
 
 #include "nsa/Conversion/Passes.h"
 #include "nsa/Dialect/NSA/IR/NSAOps.h"
+#include "nsa/Support/BlockMath.h"
 
 #include "../Utils/LinalgBuilder.h"
 #include "BranchAttention.h"
@@ -334,10 +335,12 @@ private:
 
   /// score[b, t, h, j] = sum over the group's heads g and compressed blocks
   /// i of p[b, t, h*G + g, i] * weight(i, j). Only the few compressed blocks
-  /// that overlap selection block j have a non-zero weight, so each score
-  /// sums a window of W candidates i = first(j) + w instead of all Nc
-  /// (Nc / W times less work: 1000x at 16k tokens). The sum runs in
-  /// registers per score (a parallel generic with an inner loop), so the
+  /// that overlap selection block j have a non-zero weight, and since the
+  /// stride d divides l and l', weight(i, j) depends on i - j * l' / d
+  /// alone: each score sums a fixed list of taps (offset, weight), known
+  /// when compiling, instead of all Nc blocks (1000x less work at 16k
+  /// tokens) or a window of candidates whose overlap is computed per score.
+  /// The sum runs in registers per score (a parallel generic), so the
   /// scores are written once and need no zero fill. A block past the
   /// query (j * l' > t) overlaps only compressed blocks that end after t,
   /// whose probabilities are 0: its score is 0 without reading them (half
@@ -364,10 +367,18 @@ private:
         rewriter.getIndexAttr(kvHeads), numBlocks};
     int64_t blockLen = config.getCmpBlock(), stride = config.getCmpStride(),
             slcBlock = config.getSlcBlock();
-    // Compressed block i overlaps selection block j iff
-    // i*d < (j+1)*l' and i*d + l > j*l', so i > (j*l' - l) / d: at most
-    // (l' + l) / d + 1 consecutive candidates from first(j).
-    int64_t window = (slcBlock + blockLen) / stride + 2;
+    // Eq. 9's taps, read off a selection block whose overlapping compressed
+    // blocks start past 0 (j0 = l / d: its first one is j0 * (l' / d - 1) + 1),
+    // in ascending order of i, as the reference sums them.
+    int64_t blocksPerSlc = slcBlock / stride;
+    int64_t probe = blockLen / stride;
+    ::nsa::BlockRange overlapping =
+        ::nsa::compressedBlocksOverlapping(probe, blockLen, stride, slcBlock);
+    SmallVector<std::pair<int64_t, double>> taps;
+    for (int64_t i = overlapping.first; i < overlapping.last; ++i)
+      if (int64_t tokens =
+              ::nsa::overlapTokens(i, probe, blockLen, stride, slcBlock))
+        taps.push_back({i - probe * blocksPerSlc, double(tokens) / stride});
     SmallVector<AffineExpr> outMap{m.dim(0), m.dim(1), m.dim(2), m.dim(3)};
     return m.genericIndexed(
         {}, m.empty(sizes, m.f32()), {outMap}, 4, {},
@@ -380,15 +391,6 @@ private:
           Value firstHead = arith::MulIOp::create(
               b, l, linalg::IndexOp::create(b, l, 2), index(group));
           Value slc = linalg::IndexOp::create(b, l, 3);
-          Value first = arith::AddIOp::create(
-              b, l,
-              arith::FloorDivSIOp::create(
-                  b, l,
-                  arith::SubIOp::create(
-                      b, l, arith::MulIOp::create(b, l, slc, index(slcBlock)),
-                      index(blockLen)),
-                  index(stride)),
-              index(1));
           Value slcBegin = arith::MulIOp::create(b, l, slc, index(slcBlock));
           Value zero = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0));
           Value visible = arith::CmpIOp::create(
@@ -399,72 +401,49 @@ private:
           b.setInsertionPointToStart(&ifVisible.getElseRegion().front());
           scf::YieldOp::create(b, l, ValueRange{zero});
           b.setInsertionPointToStart(&ifVisible.getThenRegion().front());
-          // Heads outer, candidates inner: the reference's order (each
-          // head's p_slc, then the group sum).
+          // The taps' compressed blocks, and whether each exists (blocks
+          // before 0 near the start, past Nc - 1 at the end).
+          Value base = arith::MulIOp::create(b, l, slc, index(blocksPerSlc));
+          SmallVector<Value> blocks, exists;
+          for (auto [offset, weight] : taps) {
+            Value block = arith::AddIOp::create(b, l, base, index(offset));
+            blocks.push_back(block);
+            exists.push_back(arith::AndIOp::create(
+                b, l,
+                arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, block,
+                                      index(0)),
+                arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, block,
+                                      numCompressed)));
+          }
+          // Heads outer, taps inner: the reference's order (each head's
+          // p_slc, then the group sum).
           auto heads = scf::ForOp::create(
               b, l, index(0), index(group), index(1), ValueRange{zero},
               [&](OpBuilder &hb, Location hl, Value g, ValueRange headAcc) {
                 Value qHead = arith::AddIOp::create(hb, hl, firstHead, g);
-                auto candidates = scf::ForOp::create(
-                    hb, hl, index(0), index(window), index(1), headAcc,
-                    [&](OpBuilder &cb, Location cl, Value w, ValueRange acc) {
-                      Value cmp = arith::AddIOp::create(cb, cl, first, w);
-                      Value valid = arith::AndIOp::create(
-                          cb, cl,
-                          arith::CmpIOp::create(
-                              cb, cl, arith::CmpIPredicate::sge, cmp, index(0)),
-                          arith::CmpIOp::create(cb, cl,
-                                                arith::CmpIPredicate::slt, cmp,
-                                                numCompressed));
-                      // |[i*d, i*d + l) ∩ [j*l', (j+1)*l')| / d  (Eq. 9).
-                      Value cmpBegin =
-                          arith::MulIOp::create(cb, cl, cmp, index(stride));
-                      Value begin =
-                          arith::MaxSIOp::create(cb, cl, cmpBegin, slcBegin);
-                      Value end = arith::MinSIOp::create(
-                          cb, cl,
-                          arith::AddIOp::create(cb, cl, cmpBegin,
-                                                index(blockLen)),
-                          arith::AddIOp::create(cb, cl, slcBegin,
-                                                index(slcBlock)));
-                      Value tokens = arith::MaxSIOp::create(
-                          cb, cl, arith::SubIOp::create(cb, cl, end, begin),
-                          index(0));
-                      // Invalid candidates (and ones that do not overlap)
-                      // add nothing and are never read (with T < l there is
-                      // no compressed block at all).
-                      Value contributes = arith::AndIOp::create(
-                          cb, cl, valid,
-                          arith::CmpIOp::create(cb, cl,
-                                                arith::CmpIPredicate::sgt,
-                                                tokens, index(0)));
-                      auto add = scf::IfOp::create(
-                          cb, cl, contributes,
-                          [&](OpBuilder &tb, Location tl) {
-                            Value p = tensor::ExtractOp::create(
-                                tb, tl, probs,
-                                ValueRange{batch, pos, qHead, cmp});
-                            Value weight = arith::DivFOp::create(
-                                tb, tl,
-                                arith::SIToFPOp::create(
-                                    tb, tl, tb.getF32Type(),
-                                    arith::IndexCastOp::create(
-                                        tb, tl, tb.getI64Type(), tokens)),
-                                arith::ConstantOp::create(
-                                    tb, tl,
-                                    tb.getF32FloatAttr(double(stride))));
-                            scf::YieldOp::create(
-                                tb, tl,
-                                ValueRange{arith::AddFOp::create(
-                                    tb, tl, acc[0],
-                                    arith::MulFOp::create(tb, tl, p, weight))});
-                          },
-                          [&](OpBuilder &eb, Location el) {
-                            scf::YieldOp::create(eb, el, acc);
-                          });
-                      scf::YieldOp::create(cb, cl, add.getResults());
-                    });
-                scf::YieldOp::create(hb, hl, candidates.getResults());
+                Value acc = headAcc[0];
+                for (auto [tap, block, blockExists] :
+                     llvm::zip(taps, blocks, exists)) {
+                  auto add = scf::IfOp::create(
+                      hb, hl, blockExists,
+                      [&](OpBuilder &tb, Location tl) {
+                        Value p = tensor::ExtractOp::create(
+                            tb, tl, probs,
+                            ValueRange{batch, pos, qHead, block});
+                        Value weight = arith::ConstantOp::create(
+                            tb, tl, tb.getF32FloatAttr(tap.second));
+                        scf::YieldOp::create(
+                            tb, tl,
+                            ValueRange{arith::AddFOp::create(
+                                tb, tl, acc,
+                                arith::MulFOp::create(tb, tl, p, weight))});
+                      },
+                      [&](OpBuilder &eb, Location el) {
+                        scf::YieldOp::create(eb, el, ValueRange{acc});
+                      });
+                  acc = add.getResult(0);
+                }
+                scf::YieldOp::create(hb, hl, ValueRange{acc});
               });
           scf::YieldOp::create(b, l, heads.getResults());
           return ifVisible.getResult(0);
@@ -664,7 +643,7 @@ private:
 };
 
 struct ConvertNSAToLinalgPass
-    : nsa::impl::ConvertNSAToLinalgBase<ConvertNSAToLinalgPass> {
+    : mlir::nsa::impl::ConvertNSAToLinalgBase<ConvertNSAToLinalgPass> {
   using Base::Base;
   void runOnOperation() override {
     if (branchAttention && failed(verifyDenseBranchAttentions(getOperation())))
