@@ -606,13 +606,23 @@ func.func @probs_group_sum_g4(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf
 // CHECK:         %[[AND2:.*]] = arith.andi %[[LANE]], %c16{{.*}} : index
 // CHECK-NEXT:    %[[BIT2:.*]] = arith.cmpi ne, %[[AND2]], %{{.*}} : index
 // CHECK:         nvvm.mma.sync
-// CHECK:         math.exp2
-// CHECK:         %[[ROW0:.*]] = arith.select {{.*}} : f32
-// CHECK:         math.exp2
-// CHECK:         math.exp2
-// CHECK:         %[[ROW8:.*]] = arith.select {{.*}} : f32
+// p = exp2(s - lse), in both branches of the chunk's mask test: a chunk
+// every row sees entirely has no -inf score or lse to test for, only rows
+// past the tile to zero; the other chunks test both.
+// CHECK:         %[[P:.*]]:32 = scf.if %{{.*}} -> (f32,
+// CHECK-NOT:       arith.cmpf
+// CHECK:           math.exp2
+// CHECK:           arith.constant true
+// CHECK-NEXT:      %[[PAST:.*]] = arith.xori
+// CHECK:           arith.select %[[PAST]], %{{.*}}, %{{.*}} : f32
+// CHECK-NOT:       arith.cmpf
+// CHECK:         } else {
+// CHECK:           math.exp2
+// CHECK:           %[[MASKED:.*]] = arith.cmpf oeq
+// CHECK:           %[[ZERO:.*]] = arith.ori %[[MASKED]], %{{.*}} : i1
+// CHECK:           arith.select %[[ZERO]], %{{.*}}, %{{.*}} : f32
 // CHECK-NOT:     gpu.shuffle
-// CHECK:         %[[LOW:.*]] = arith.addf %[[ROW0]], %[[ROW8]] : f32
+// CHECK:         %[[LOW:.*]] = arith.addf %[[P]]#0, %[[P]]#2 : f32
 // The lane whose quad bit is set sends the lower half (from the first sum)
 // and keeps the upper.
 // CHECK:         %[[SEND:.*]] = arith.select %[[BIT0]], %[[LOW]], %[[HIGH:[^ ]*]] : f32

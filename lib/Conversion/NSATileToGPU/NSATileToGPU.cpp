@@ -257,12 +257,19 @@ private:
   Value quadReduce(Value value, bool isMax);
   /// S = Q K^T for the staged chunk: keyChunk / 8 n-tiles x 4 f32 per lane.
   SmallVector<SmallVector<Value>> scoreFragments();
+  /// What a caller computes from the masked, scaled scores (4 per n-tile,
+  /// flattened) in each branch of maskScores: `fullyVisible` when every
+  /// key of the chunk is visible to every row, so none is -inf.
+  using MaskedScoresUse = function_ref<SmallVector<Value>(
+      ArrayRef<Value> scaled, bool fullyVisible)>;
   /// The scores scaled into the log2 domain, -inf where a key is past the
-  /// chunk, after the row, or (with a window) before it.
-  SmallVector<SmallVector<Value>> maskScores(
-      ArrayRef<SmallVector<Value>> scores, Value chunk, Value n,
-      const KeyMap &keys, std::optional<int64_t> window,
-      ArrayRef<Value> queryToken, const SlabTokens &slab, double scaleLog2);
+  /// chunk, after the row, or (with a window) before it; or, with `use`,
+  /// what it computes from them (4 values per n-tile).
+  SmallVector<SmallVector<Value>>
+  maskScores(ArrayRef<SmallVector<Value>> scores, Value chunk, Value n,
+             const KeyMap &keys, std::optional<int64_t> window,
+             ArrayRef<Value> queryToken, const SlabTokens &slab,
+             double scaleLog2, MaskedScoresUse use = nullptr);
   /// The key-position map of an attend or probabilities tile op.
   template <typename TileOp> KeyMap keyMapOf(TileOp op) {
     return {map.lookupOrDefault(op.getKeyPos()), op.getKeyStrideAttr().getInt(),
@@ -1792,19 +1799,21 @@ SlabTokens TileLoopLowering::rowSpanTokens(Value queryPos, Value firstRow,
           add(queryPos, arith::DivUIOp::create(b, loc, last, index(heads)))};
 }
 
-SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
-    ArrayRef<SmallVector<Value>> scores, Value chunk, Value n,
-    const KeyMap &keys, std::optional<int64_t> window,
-    ArrayRef<Value> queryToken, const SlabTokens &slab, double scaleLog2) {
+SmallVector<SmallVector<Value>>
+TileLoopLowering::maskScores(ArrayRef<SmallVector<Value>> scores, Value chunk,
+                             Value n, const KeyMap &keys,
+                             std::optional<int64_t> window,
+                             ArrayRef<Value> queryToken, const SlabTokens &slab,
+                             double scaleLog2, MaskedScoresUse use) {
   const int64_t keyTiles = keyTilesPerChunk();
   double negInf = -std::numeric_limits<double>::infinity();
   auto keyToken = [&](Value keyRow) { return this->keyToken(keys, keyRow); };
   Value slabFirstToken = slab.first, slabLastToken = slab.last;
-  auto flatten = [](ArrayRef<SmallVector<Value>> tiles) {
+  auto flatten = [&](ArrayRef<SmallVector<Value>> tiles, bool full) {
     SmallVector<Value> flat;
     for (const SmallVector<Value> &tile : tiles)
       llvm::append_range(flat, tile);
-    return flat;
+    return use ? use(flat, full) : flat;
   };
   SmallVector<SmallVector<Value>> scaled(keyTiles);
   for (int64_t j = 0; j < keyTiles; ++j)
@@ -1831,7 +1840,7 @@ SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
   auto ifFull = scf::IfOp::create(b, loc, types, fullyVisible, true);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&ifFull.getThenRegion().front());
-  scf::YieldOp::create(b, loc, flatten(scaled));
+  scf::YieldOp::create(b, loc, flatten(scaled, /*full=*/true));
   b.setInsertionPointToStart(&ifFull.getElseRegion().front());
   for (int64_t j = 0; j < keyTiles; ++j) {
     for (int64_t e = 0; e < 4; ++e) {
@@ -1853,7 +1862,7 @@ SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
           arith::SelectOp::create(b, loc, visible, scaled[j][e], f32(negInf));
     }
   }
-  scf::YieldOp::create(b, loc, flatten(scaled));
+  scf::YieldOp::create(b, loc, flatten(scaled, /*full=*/false));
   SmallVector<SmallVector<Value>> result(keyTiles);
   for (int64_t j = 0; j < keyTiles; ++j)
     for (int64_t e = 0; e < 4; ++e)
@@ -2373,28 +2382,42 @@ void TileLoopLowering::emitProbsMma() {
       stageChunk(key, keyTile, headDim, chunk, n, Value());
       waitForTiles(0);
     }
-    SmallVector<SmallVector<Value>> scores =
-        maskScores(scoreFragments(), chunk, n, keys, std::nullopt, queryToken,
-                   slab, scaleLog2);
-    SmallVector<Value> values;
-    for (int64_t j = 0; j < keyTiles; ++j)
-      for (int64_t e = 0; e < 4; ++e) {
-        // Masked keys (-inf) give 0, also in rows whose lse is -inf.
-        Value masked = arith::CmpFOp::create(
-            b, loc, arith::CmpFPredicate::OEQ, scores[j][e],
-            f32(-std::numeric_limits<double>::infinity()));
+    // p = exp2(s - lse). Masked keys (-inf) give 0, also in rows whose lse
+    // is -inf; a chunk every row sees entirely has neither (its scores and
+    // its rows' lse are finite), so it skips that test: the kernel is
+    // issue-bound. Rows past the tile (a copy of a valid row) are no part
+    // of a group sum.
+    auto probabilities = [&](ArrayRef<Value> scaled,
+                             bool fullyVisible) -> SmallVector<Value> {
+      SmallVector<Value> values;
+      for (auto [i, score] : llvm::enumerate(scaled)) {
+        int64_t rowSel = (i % 4) / 2;
         Value p = math::Exp2Op::create(
-            b, loc, arith::SubFOp::create(b, loc, scores[j][e], lseLog2[e / 2]));
-        // Rows past the tile copy the slab's first row: no part of a sum.
-        Value zero = masked;
-        if (groupSum)
-          zero = arith::OrIOp::create(
-              b, loc, masked,
-              arith::XOrIOp::create(
-                  b, loc, rowValid[e / 2],
-                  arith::ConstantIntOp::create(b, loc, 1, 1)));
-        values.push_back(arith::SelectOp::create(b, loc, zero, f32(0.0), p));
+            b, loc, arith::SubFOp::create(b, loc, score, lseLog2[rowSel]));
+        Value zero;
+        if (!fullyVisible)
+          zero = arith::CmpFOp::create(
+              b, loc, arith::CmpFPredicate::OEQ, score,
+              f32(-std::numeric_limits<double>::infinity()));
+        if (groupSum) {
+          Value pastTile =
+              arith::XOrIOp::create(b, loc, rowValid[rowSel],
+                                    arith::ConstantIntOp::create(b, loc, 1, 1));
+          zero = zero ? arith::OrIOp::create(b, loc, zero, pastTile).getResult()
+                      : pastTile;
+        }
+        values.push_back(
+            zero
+                ? arith::SelectOp::create(b, loc, zero, f32(0.0), p).getResult()
+                : p);
       }
+      return values;
+    };
+    SmallVector<Value> values;
+    for (const SmallVector<Value> &tile :
+         maskScores(scoreFragments(), chunk, n, keys, std::nullopt, queryToken,
+                    slab, scaleLog2, probabilities))
+      llvm::append_range(values, tile);
     if (scatterSums) {
       // A lane's two rows are heads g and g + 8: add them, then halve the
       // lane's sums (n-tile-major, then column) at each of the quad bits:
