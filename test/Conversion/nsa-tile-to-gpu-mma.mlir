@@ -231,12 +231,12 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // CHECK-NEXT:      %[[QADDR:.*]] = arith.addi %[[ADDR]], %[[QOFFSET]] : index
 // CHECK:           %[[QCAST:.*]] = arith.index_castui %[[QADDR]] : index to i64
 // CHECK:           %[[QSHIFT:.*]] = arith.shrui %[[QCAST]], %c4_i64
-// CHECK-NEXT:      %[[QSTART:.*]] = arith.andi %[[QSHIFT]], %c16383_i64
+// CHECK:           %[[QSTART:.*]] = arith.andi %[[QSHIFT]], %c16383_i64
 // CHECK:           %[[QDESC:.*]] = arith.ori %[[QSTART]], %c4611686293305360384_i64
 // CHECK:           %[[KADDR:.*]] = arith.addi %[[ADDR]], %{{.*}} : index
 // CHECK:           %[[KCAST:.*]] = arith.index_castui %[[KADDR]] : index to i64
 // CHECK:           %[[KADDR4:.*]] = arith.shrui %[[KCAST]], %c4_i64
-// CHECK-NEXT:      %[[KSTART:.*]] = arith.andi %[[KADDR4]], %c16383_i64
+// CHECK:           %[[KSTART:.*]] = arith.andi %[[KADDR4]], %c16383_i64
 // CHECK:           %[[KDESC:.*]] = arith.ori %[[KSTART]], %c4611686293305360384_i64
 // CHECK:           llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}}, $32, $33, p, 1, 1, 0, 0;{{.*}}"{{(=f,)+}}l,l,r,{{([0-9]+,)+}}31" %[[QDESC]], %[[KDESC]],
 // CHECK:           %c32{{.*}} = arith.constant 32 : index
@@ -607,20 +607,19 @@ func.func @probs_group_sum_g4(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf
 // CHECK-NEXT:    %[[BIT2:.*]] = arith.cmpi ne, %[[AND2]], %{{.*}} : index
 // CHECK:         nvvm.mma.sync
 // p = exp2(s - lse), in both branches of the chunk's mask test: a chunk
-// every row sees entirely has no -inf score or lse to test for, only rows
-// past the tile to zero; the other chunks test both.
+// every row sees entirely has no -inf score or lse to test for; the other
+// chunks zero the masked keys. Rows past the tile are whole positions whose
+// sums are never stored: no zeroing.
 // CHECK:         %[[P:.*]]:32 = scf.if %{{.*}} -> (f32,
 // CHECK-NOT:       arith.cmpf
+// CHECK-NOT:       arith.select
 // CHECK:           math.exp2
-// CHECK:           arith.constant true
-// CHECK-NEXT:      %[[PAST:.*]] = arith.xori
-// CHECK:           arith.select %[[PAST]], %{{.*}}, %{{.*}} : f32
 // CHECK-NOT:       arith.cmpf
+// CHECK-NOT:       arith.select
 // CHECK:         } else {
 // CHECK:           math.exp2
 // CHECK:           %[[MASKED:.*]] = arith.cmpf oeq
-// CHECK:           %[[ZERO:.*]] = arith.ori %[[MASKED]], %{{.*}} : i1
-// CHECK:           arith.select %[[ZERO]], %{{.*}}, %{{.*}} : f32
+// CHECK:           arith.select %[[MASKED]], %{{.*}}, %{{.*}} : f32
 // CHECK-NOT:     gpu.shuffle
 // CHECK:         %[[LOW:.*]] = arith.addf %[[P]]#0, %[[P]]#2 : f32
 // The lane whose quad bit is set sends the lower half (from the first sum)
@@ -680,7 +679,10 @@ func.func @probs_group_sum_g16(%q: tensor<?x?x16x32xbf16>, %kc: tensor<?x?x1x32x
 // CHECK-NOT:       wgmma.mma_async
 // CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;"
 // CHECK:           math.exp2
-// CHECK-COUNT-7:   gpu.shuffle  xor %{{.*}}, %c4_i32
+// CHECK-COUNT-8:   gpu.shuffle  xor %{{.*}}, %c4_i32
+// CHECK-COUNT-4:   gpu.shuffle  xor %{{.*}}, %c8_i32
+// CHECK-COUNT-2:   gpu.shuffle  xor %{{.*}}, %c16_i32
+// CHECK-NOT:       gpu.shuffle
 // CHECK:           vector.store %{{.*}}, %{{.*}} : memref<?x?x1x?xf32>, vector<2xf32>
 // CHECK-NOT:     nvgpu.ldmatrix
 // CHECK-NOT:     nvvm.mma.sync

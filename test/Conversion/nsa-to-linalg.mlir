@@ -113,8 +113,9 @@ func.func @compressed_probs(%q: tensor<?x?x4x16xf32>, %kc: tensor<?x?x2x16xf32>,
 // arithmetic), each read only where the block exists.
 // CHECK: %[[BASE:.*]] = arith.muli %[[SLC]], %c4{{.*}} : index
 // CHECK: %[[TAP0:.*]] = arith.addi %[[BASE]], %c-1{{.*}} : index
-// CHECK: arith.cmpi slt, %[[TAP0]], %[[NC]] : index
-// CHECK: arith.cmpi sge, %[[TAP0]], %c0{{.*}} : index
+// CHECK: %[[AFTER0:.*]] = arith.cmpi sge, %[[TAP0]], %c0{{.*}} : index
+// CHECK: %[[BEFORE0:.*]] = arith.cmpi slt, %[[TAP0]], %[[NC]] : index
+// CHECK: arith.andi %[[AFTER0]], %[[BEFORE0]] : i1
 // CHECK: %[[TAP4:.*]] = arith.addi %[[BASE]], %c3{{.*}} : index
 // CHECK-NOT: arith.addi %[[BASE]]
 // CHECK: scf.for {{.*}} iter_args
@@ -144,6 +145,29 @@ func.func @select(%p: tensor<?x?x4x?xf32>) -> tensor<?x?x2x4xi32> {
   %i = nsa.select %p {config = #nsa.config<cmp_block = 8, cmp_stride = 4, slc_block = 16, top_n = 4>}
       : tensor<?x?x4x?xf32> -> tensor<?x?x2x4xi32>
   return %i : tensor<?x?x2x4xi32>
+}
+
+// -----
+
+// Selection blocks shorter than the compressed ones (l = 16, d = 4,
+// l' = 4): block j overlaps compressed blocks j - 3 .. j, each by 4 tokens
+// (weight 1), and blocks j - 3 .. j - 1 are missing at the start.
+// CHECK-LABEL: func @select_short_blocks
+// CHECK: linalg.generic
+// CHECK: %[[SLC:.*]] = linalg.index 3
+// CHECK: %[[BASE:.*]] = arith.muli %[[SLC]], %c1{{.*}} : index
+// CHECK: arith.addi %[[BASE]], %c-3{{.*}} : index
+// CHECK: arith.addi %[[BASE]], %c-2{{.*}} : index
+// CHECK: arith.addi %[[BASE]], %c-1{{.*}} : index
+// CHECK: arith.addi %[[BASE]], %c0{{.*}} : index
+// CHECK-NOT: arith.addi %[[BASE]]
+// CHECK-COUNT-4: arith.constant 1.000000e+00 : f32
+// CHECK-NOT: arith.constant {{[0-9.e+]+}} : f32
+// CHECK: linalg.yield
+func.func @select_short_blocks(%p: tensor<?x?x2x?xf32>) -> tensor<?x?x2x2xi32> {
+  %i = nsa.select %p {config = #nsa.config<cmp_block = 16, cmp_stride = 4, slc_block = 4, top_n = 2, num_init_blocks = 0, num_local_blocks = 1>}
+      : tensor<?x?x2x?xf32> -> tensor<?x?x2x2xi32>
+  return %i : tensor<?x?x2x2xi32>
 }
 
 // -----

@@ -1606,12 +1606,11 @@ Value TileLoopLowering::wgmmaDescriptor(Value tile, Value byteOffset,
                    (kSwizzle128 << 62);
   Value address = add(sharedAddress, add(tileByteShift(tile), byteOffset));
   Type i64 = b.getI64Type();
-  Value start = arith::AndIOp::create(
-      b, loc,
-      arith::ShRUIOp::create(b, loc,
-                             arith::IndexCastUIOp::create(b, loc, i64, address),
-                             arith::ConstantIntOp::create(b, loc, i64, 4)),
-      arith::ConstantIntOp::create(b, loc, i64, kStartMask));
+  Value shifted = arith::ShRUIOp::create(
+      b, loc, arith::IndexCastUIOp::create(b, loc, i64, address),
+      arith::ConstantIntOp::create(b, loc, i64, 4));
+  Value mask = arith::ConstantIntOp::create(b, loc, i64, kStartMask);
+  Value start = arith::AndIOp::create(b, loc, shifted, mask);
   return arith::OrIOp::create(
       b, loc, start,
       arith::ConstantIntOp::create(b, loc, i64, static_cast<int64_t>(fixed)));
@@ -1813,7 +1812,11 @@ TileLoopLowering::maskScores(ArrayRef<SmallVector<Value>> scores, Value chunk,
     SmallVector<Value> flat;
     for (const SmallVector<Value> &tile : tiles)
       llvm::append_range(flat, tile);
-    return use ? use(flat, full) : flat;
+    if (!use)
+      return flat;
+    SmallVector<Value> used = use(flat, full);
+    assert(used.size() == flat.size() && "one value per score");
+    return used;
   };
   SmallVector<SmallVector<Value>> scaled(keyTiles);
   for (int64_t j = 0; j < keyTiles; ++j)
@@ -2385,31 +2388,22 @@ void TileLoopLowering::emitProbsMma() {
     // p = exp2(s - lse). Masked keys (-inf) give 0, also in rows whose lse
     // is -inf; a chunk every row sees entirely has neither (its scores and
     // its rows' lse are finite), so it skips that test: the kernel is
-    // issue-bound. Rows past the tile (a copy of a valid row) are no part
-    // of a group sum.
+    // issue-bound. Rows past the tile need no zeroing: the tile holds whole
+    // positions (G divides 16), so they are whole positions whose values
+    // meet no valid row's in the group sums and are never stored.
     auto probabilities = [&](ArrayRef<Value> scaled,
                              bool fullyVisible) -> SmallVector<Value> {
       SmallVector<Value> values;
       for (auto [i, score] : llvm::enumerate(scaled)) {
-        int64_t rowSel = (i % 4) / 2;
         Value p = math::Exp2Op::create(
-            b, loc, arith::SubFOp::create(b, loc, score, lseLog2[rowSel]));
-        Value zero;
-        if (!fullyVisible)
-          zero = arith::CmpFOp::create(
+            b, loc, arith::SubFOp::create(b, loc, score, lseLog2[(i % 4) / 2]));
+        if (!fullyVisible) {
+          Value masked = arith::CmpFOp::create(
               b, loc, arith::CmpFPredicate::OEQ, score,
               f32(-std::numeric_limits<double>::infinity()));
-        if (groupSum) {
-          Value pastTile =
-              arith::XOrIOp::create(b, loc, rowValid[rowSel],
-                                    arith::ConstantIntOp::create(b, loc, 1, 1));
-          zero = zero ? arith::OrIOp::create(b, loc, zero, pastTile).getResult()
-                      : pastTile;
+          p = arith::SelectOp::create(b, loc, masked, f32(0.0), p);
         }
-        values.push_back(
-            zero
-                ? arith::SelectOp::create(b, loc, zero, f32(0.0), p).getResult()
-                : p);
+        values.push_back(p);
       }
       return values;
     };

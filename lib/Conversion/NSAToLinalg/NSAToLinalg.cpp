@@ -405,15 +405,14 @@ private:
           // before 0 near the start, past Nc - 1 at the end).
           Value base = arith::MulIOp::create(b, l, slc, index(blocksPerSlc));
           SmallVector<Value> blocks, exists;
-          for (auto [offset, weight] : taps) {
-            Value block = arith::AddIOp::create(b, l, base, index(offset));
+          for (const auto &tap : taps) {
+            Value block = arith::AddIOp::create(b, l, base, index(tap.first));
+            Value notBefore = arith::CmpIOp::create(
+                b, l, arith::CmpIPredicate::sge, block, index(0));
+            Value notAfter = arith::CmpIOp::create(
+                b, l, arith::CmpIPredicate::slt, block, numCompressed);
             blocks.push_back(block);
-            exists.push_back(arith::AndIOp::create(
-                b, l,
-                arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, block,
-                                      index(0)),
-                arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, block,
-                                      numCompressed)));
+            exists.push_back(arith::AndIOp::create(b, l, notBefore, notAfter));
           }
           // Heads outer, taps inner: the reference's order (each head's
           // p_slc, then the group sum).
@@ -422,16 +421,17 @@ private:
               [&](OpBuilder &hb, Location hl, Value g, ValueRange headAcc) {
                 Value qHead = arith::AddIOp::create(hb, hl, firstHead, g);
                 Value acc = headAcc[0];
-                for (auto [tap, block, blockExists] :
-                     llvm::zip(taps, blocks, exists)) {
+                for (size_t t = 0; t < taps.size(); ++t) {
+                  Value block = blocks[t];
+                  double tapWeight = taps[t].second;
                   auto add = scf::IfOp::create(
-                      hb, hl, blockExists,
+                      hb, hl, exists[t],
                       [&](OpBuilder &tb, Location tl) {
                         Value p = tensor::ExtractOp::create(
                             tb, tl, probs,
                             ValueRange{batch, pos, qHead, block});
                         Value weight = arith::ConstantOp::create(
-                            tb, tl, tb.getF32FloatAttr(tap.second));
+                            tb, tl, tb.getF32FloatAttr(tapWeight));
                         scf::YieldOp::create(
                             tb, tl,
                             ValueRange{arith::AddFOp::create(
