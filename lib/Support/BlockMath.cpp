@@ -58,6 +58,21 @@ BlockRange compressedBlocksOverlapping(int64_t slcBlock, int64_t blockLen,
   return {first, std::max(first, last)};
 }
 
+std::vector<ScoreTap> selectionScoreTaps(int64_t blockLen, int64_t stride,
+                                         int64_t slcBlockLen) {
+  // Read the taps off selection block l / d, whose first overlapping
+  // compressed block, (l / d) * (l' / d - 1) + 1, is past 0.
+  int64_t probe = blockLen / stride;
+  int64_t blocksPerSlc = slcBlockLen / stride;
+  BlockRange range =
+      compressedBlocksOverlapping(probe, blockLen, stride, slcBlockLen);
+  std::vector<ScoreTap> taps;
+  for (int64_t i = range.first; i < range.last; ++i)
+    if (int64_t tokens = overlapTokens(i, probe, blockLen, stride, slcBlockLen))
+      taps.push_back({i - probe * blocksPerSlc, tokens});
+  return taps;
+}
+
 int64_t windowStart(int64_t pos, int64_t window) {
   return std::max<int64_t>(0, pos - window + 1);
 }

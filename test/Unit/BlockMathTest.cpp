@@ -124,6 +124,38 @@ TEST(BlockMath, PaperEquationNineWeights) {
   EXPECT_EQ(range.last, 4 * j + 4);
 }
 
+TEST(BlockMath, ScoreTapsAreEveryBlocksOverlaps) {
+  // For every config the verifier accepts (the stride divides l and l'),
+  // the taps placed at block j * (l' / d) give exactly the compressed
+  // blocks that overlap selection block j, with their token counts, in
+  // ascending order; those before block 0 are dropped.
+  for (int64_t d = 1; d <= 5; ++d)
+    for (int64_t lOverD = 1; lOverD <= 6; ++lOverD)
+      for (int64_t slcOverD = 1; slcOverD <= 6; ++slcOverD) {
+        int64_t l = lOverD * d, slc = slcOverD * d;
+        std::vector<ScoreTap> taps = selectionScoreTaps(l, d, slc);
+        EXPECT_EQ(static_cast<int64_t>(taps.size()), lOverD + slcOverD - 1);
+        for (int64_t j = 0; j < 10; ++j) {
+          std::vector<std::pair<int64_t, int64_t>> expected, fromTaps;
+          for (int64_t i = 0; i < 120; ++i)
+            if (int64_t tokens = overlapTokens(i, j, l, d, slc))
+              expected.push_back({i, tokens});
+          for (const ScoreTap &tap : taps)
+            if (int64_t i = j * slcOverD + tap.offset; i >= 0)
+              fromTaps.push_back({i, tap.tokens});
+          EXPECT_EQ(fromTaps, expected)
+              << "l=" << l << " d=" << d << " l'=" << slc << " j=" << j;
+        }
+      }
+  // The paper's config: blocks 4j - 1 .. 4j + 3, weights 1, 2, 2, 2, 1.
+  std::vector<ScoreTap> paper = selectionScoreTaps(32, 16, 64);
+  ASSERT_EQ(paper.size(), 5u);
+  for (size_t t = 0; t < paper.size(); ++t) {
+    EXPECT_EQ(paper[t].offset, static_cast<int64_t>(t) - 1);
+    EXPECT_EQ(paper[t].tokens / 16, (t == 0 || t == 4) ? 1 : 2);
+  }
+}
+
 TEST(BlockMath, WindowStartAndHeads) {
   EXPECT_EQ(windowStart(0, 512), 0);
   EXPECT_EQ(windowStart(511, 512), 0);

@@ -10,6 +10,7 @@
 #define NSA_SUPPORT_BLOCKMATH_H
 
 #include <cstdint>
+#include <vector>
 
 namespace nsa {
 
@@ -53,6 +54,21 @@ struct BlockRange {
 };
 BlockRange compressedBlocksOverlapping(int64_t slcBlock, int64_t blockLen,
                                        int64_t stride, int64_t slcBlockLen);
+
+/// One term of a selection score: compressed block j * (l' / d) + offset
+/// contributes `tokens` / d times its probability to selection block j.
+struct ScoreTap {
+  int64_t offset;
+  int64_t tokens;
+};
+
+/// Eq. 9's non-zero terms, in ascending order of the compressed block. The
+/// stride divides l and l' (ConfigAttr's verifier), so the overlap of
+/// compressed block j * (l' / d) + o with selection block j depends on o
+/// alone: the same taps serve every selection block (blocks before 0 or
+/// past the last compressed block are absent, not zero-weighted).
+std::vector<ScoreTap> selectionScoreTaps(int64_t blockLen, int64_t stride,
+                                         int64_t slcBlockLen);
 
 /// First key position of the sliding window of a query at `pos`.
 int64_t windowStart(int64_t pos, int64_t window);

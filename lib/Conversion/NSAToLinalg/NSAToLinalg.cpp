@@ -367,18 +367,9 @@ private:
         rewriter.getIndexAttr(kvHeads), numBlocks};
     int64_t blockLen = config.getCmpBlock(), stride = config.getCmpStride(),
             slcBlock = config.getSlcBlock();
-    // Eq. 9's taps, read off a selection block whose overlapping compressed
-    // blocks start past 0 (j0 = l / d: its first one is j0 * (l' / d - 1) + 1),
-    // in ascending order of i, as the reference sums them.
     int64_t blocksPerSlc = slcBlock / stride;
-    int64_t probe = blockLen / stride;
-    ::nsa::BlockRange overlapping =
-        ::nsa::compressedBlocksOverlapping(probe, blockLen, stride, slcBlock);
-    SmallVector<std::pair<int64_t, double>> taps;
-    for (int64_t i = overlapping.first; i < overlapping.last; ++i)
-      if (int64_t tokens =
-              ::nsa::overlapTokens(i, probe, blockLen, stride, slcBlock))
-        taps.push_back({i - probe * blocksPerSlc, double(tokens) / stride});
+    std::vector<::nsa::ScoreTap> taps =
+        ::nsa::selectionScoreTaps(blockLen, stride, slcBlock);
     SmallVector<AffineExpr> outMap{m.dim(0), m.dim(1), m.dim(2), m.dim(3)};
     return m.genericIndexed(
         {}, m.empty(sizes, m.f32()), {outMap}, 4, {},
@@ -406,7 +397,7 @@ private:
           Value base = arith::MulIOp::create(b, l, slc, index(blocksPerSlc));
           SmallVector<Value> blocks, exists;
           for (const auto &tap : taps) {
-            Value block = arith::AddIOp::create(b, l, base, index(tap.first));
+            Value block = arith::AddIOp::create(b, l, base, index(tap.offset));
             Value notBefore = arith::CmpIOp::create(
                 b, l, arith::CmpIPredicate::sge, block, index(0));
             Value notAfter = arith::CmpIOp::create(
@@ -423,7 +414,7 @@ private:
                 Value acc = headAcc[0];
                 for (size_t t = 0; t < taps.size(); ++t) {
                   Value block = blocks[t];
-                  double tapWeight = taps[t].second;
+                  double tapWeight = double(taps[t].tokens) / stride;
                   auto add = scf::IfOp::create(
                       hb, hl, exists[t],
                       [&](OpBuilder &tb, Location tl) {
