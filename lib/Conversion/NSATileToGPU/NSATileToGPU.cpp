@@ -193,6 +193,15 @@ private:
   /// The cp.async copies of stageChunk, without the commit.
   void issueChunkCopies(const SliceInfo &slice, Value tile, int64_t dim,
                         Value chunk, Value n);
+  /// The tile row and first element column of 16-byte copy `copy` when
+  /// each row takes `segments` consecutive copies.
+  std::pair<Value, Value> copySlot(Value copy, int64_t segments) {
+    Value row = arith::DivUIOp::create(b, loc, copy, index(segments));
+    Value column = arith::MulIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, copy, index(segments)),
+        index(8));
+    return {row, column};
+  }
   void waitGroups(int32_t pending);
   /// Waits until at most `pending` cp.async groups are in flight and makes
   /// the landed tiles visible to every thread that shares them (and, for
@@ -248,11 +257,11 @@ private:
   /// at tileBase, which then moves past it) and waits for them. Rows past
   /// the tile are zero-filled; their results are never stored.
   void stageQueryTile(const SliceInfo &query, int64_t heads);
+  /// Bytes of one query, key or value element.
+  int64_t inputBytes() const { return inputType.getIntOrFloatBitWidth() / 8; }
   /// Bytes of the wgmma query tile.
   int64_t queryTileBytes() const {
-    return wgmma ? kWarpgroupRows * headDim *
-                       (inputType.getIntOrFloatBitWidth() / 8)
-                 : 0;
+    return wgmma ? kWarpgroupRows * headDim * inputBytes() : 0;
   }
   Value quadReduce(Value value, bool isMax);
   /// S = Q K^T for the staged chunk: keyChunk / 8 n-tiles x 4 f32 per lane.
@@ -374,7 +383,7 @@ private:
   int64_t stageBytes() const {
     return keyChunk *
            (headDim + rowPad() + (valueDim ? valueDim + rowPad() : 0)) *
-           (inputType.getIntOrFloatBitWidth() / 8);
+           inputBytes();
   }
   int64_t rowPad() const { return wgmma ? 0 : kRowPad; }
   /// The kernel multiplies with wgmma (see kWgmmaPanel).
@@ -1283,8 +1292,7 @@ void TileLoopLowering::syncTileUsers() {
 }
 
 Value TileLoopLowering::stageTile(Value stage, bool isValue) {
-  int64_t keyBytes =
-      keyChunk * (headDim + rowPad()) * (inputType.getIntOrFloatBitWidth() / 8);
+  int64_t keyBytes = keyChunk * (headDim + rowPad()) * inputBytes();
   Value shift =
       add(tileBase, arith::MulIOp::create(b, loc, stage, index(stageBytes())));
   if (isValue)
@@ -1323,11 +1331,8 @@ void TileLoopLowering::stageQueryTile(const SliceInfo &query, int64_t heads) {
   auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
   Value lastRow = arith::SubIOp::create(b, loc, tileRows, index(1));
   for (int64_t i = 0, e = llvm::divideCeil(copies, copiers); i < e; ++i) {
-    Value copy = add(threadInCta, index(i * copiers));
-    Value row = arith::DivUIOp::create(b, loc, copy, index(segments));
-    Value column = arith::MulIOp::create(
-        b, loc, arith::RemUIOp::create(b, loc, copy, index(segments)),
-        index(8));
+    auto [row, column] =
+        copySlot(add(threadInCta, index(i * copiers)), segments);
     Value rowId = add(ctaRowBase, row);
     Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                         rowId, tileRows);
@@ -1445,10 +1450,7 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
   auto copyClamped = [&] {
     for (int64_t i = 0, e = llvm::divideCeil(copies, copiers); i < e; ++i) {
       Value copy = add(copier, index(i * copiers));
-      Value rowInTile = arith::DivUIOp::create(b, loc, copy, index(segments));
-      Value column = arith::MulIOp::create(
-          b, loc, arith::RemUIOp::create(b, loc, copy, index(segments)),
-          index(8));
+      auto [rowInTile, column] = copySlot(copy, segments);
       // Rows past the chunk (and copies past the tile) read nothing and
       // zero-fill, from a clamped in-bounds address.
       Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
@@ -1482,10 +1484,7 @@ void TileLoopLowering::issueChunkCopies(const SliceInfo &slice, Value tile,
   auto ifFull = scf::IfOp::create(b, loc, full, /*withElseRegion=*/true);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&ifFull.getThenRegion().front());
-  Value firstRow = arith::DivUIOp::create(b, loc, copier, index(segments));
-  Value column = arith::MulIOp::create(
-      b, loc, arith::RemUIOp::create(b, loc, copier, index(segments)),
-      index(8));
+  auto [firstRow, column] = copySlot(copier, segments);
   // The source row is (offset + chunk + firstRow) + constant: LLVM folds
   // the constant into the address's immediate offset.
   Value firstSourceRow = add(rowOffset, add(chunk, firstRow));
