@@ -183,15 +183,9 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // 16-byte chunk c of line r at chunk c ^ (r % 8), starting at the next
 // 1024-byte boundary of the dynamic shared memory. First the CTA's 64 query
 // rows are staged once (zero-filled past the tile) and waited for; then the
-// K and V tiles of stage 0 and a second key tile follow: 64 x 64 x 2 + 64
-// keys x (64 + 64 + 64) x 2 bytes + 1008 bytes of alignment slack. The
-// chunks any of the CTA's rows sees are one span, from floor divisions of
-// its first and last rows' tokens (the window start rounds up a row); keys
-// load two chunks ahead into the key tile of the chunk's ordinal parity,
-// values one ahead: K(first), V(first), K(first + 1) before the loop, and
-// each chunk waits until 2 groups are pending (its K), then 1 (its V), and
-// loads V(c + 1) and K(c + 2) after the barrier that ends it. Landed
-// cp.async data is fenced into the async proxy before the barrier. S = Q K^T is 4 m64n64k16 steps with both
+// K and V stages follow: 64 x 64 x 2 + 64 keys x (64 + 64) x 2 bytes + 1008
+// bytes of alignment slack. Landed cp.async data is fenced into the async
+// proxy before the barrier. S = Q K^T is 4 m64n64k16 steps with both
 // operands in shared memory (16 head dims each, 32 bytes apart in the
 // K-major panels; descriptors: 128-byte swizzle, stride 1024, leading 16
 // unused); O += P V is 4 steps of 16 keys (2048 bytes apart), P from
@@ -199,7 +193,7 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // Each batch is fenced, then committed and waited for, with the
 // accumulators (and P's registers) threaded through.
 // CHECK-LABEL: func.func @window_wgmma
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c33776_i32
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c25584_i32
 // CHECK:         %[[SMEM:.*]] = gpu.dynamic_shared_memory
 // CHECK:         %[[ADDR:.*]] = memref.extract_aligned_pointer_as_index %[[SMEM]]
 // CHECK:         %[[MISS:.*]] = arith.remui %[[ADDR]], %c1024
@@ -217,43 +211,20 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // CHECK-NEXT:    gpu.barrier
 // CHECK:         %[[KSHIFT:.*]] = arith.addi %[[KBASE]], %{{.*}}
 // CHECK:         memref.view %[[SMEM]][%[[KSHIFT]]][] : {{.*}} to memref<64x64xbf16, #gpu.address_space<workgroup>>
-// CHECK:         %[[LASTTOKEN:.*]] = arith.floordivsi
-// CHECK:         %[[LASTROW:.*]] = arith.minsi
-// CHECK:         %[[WINDOWSTART:.*]] = arith.subi %{{.*}}, %c48 : index
-// CHECK:         arith.floordivsi
-// CHECK:         %[[FIRSTROW:.*]] = arith.maxsi
-// CHECK-NEXT:    %[[ANY:.*]] = arith.cmpi sle, %[[FIRSTROW]], %[[LASTROW]] : index
-// CHECK:         %[[FIRST:.*]] = arith.muli %{{.*}}, %c64
-// CHECK:         %[[LASTCLAMPED:.*]] = arith.maxsi %[[LASTROW]], %c0
-// CHECK:         %[[LAST:.*]] = arith.muli %{{.*}}, %c64
-// CHECK:         gpu.barrier
-// CHECK-NEXT:    scf.if %[[ANY]]
-// CHECK:           %[[FIRSTORDINAL:.*]] = arith.divui %[[FIRST]], %c64
-// CHECK-NEXT:      %[[FIRSTPARITY:.*]] = arith.remui %[[FIRSTORDINAL]], %c2
-// CHECK-NEXT:      %c16384{{.*}} = arith.constant 16384 : index
-// CHECK-NEXT:      %[[FIRSTSTAGE:.*]] = arith.muli %[[FIRSTPARITY]], %c16384
-// CHECK-NEXT:      %[[FIRSTSHIFT:.*]] = arith.addi %[[KBASE]], %[[FIRSTSTAGE]]
-// CHECK-NEXT:      memref.view %[[SMEM]][%[[FIRSTSHIFT]]][]
-// CHECK:           %[[PANEL:.*]] = arith.divui %[[COL:.*]], %c64
-// CHECK:           %[[INPANEL:.*]] = arith.remui %[[COL]], %c64
-// CHECK:           %[[SEGMENT:.*]] = arith.divui %[[INPANEL]], %c8
-// CHECK:           %[[LINE:.*]] = arith.remui %[[ROW:.*]], %c8
-// CHECK-NEXT:      %[[SWIZZLED:.*]] = arith.xori %[[SEGMENT]], %[[LINE]] : index
-// CHECK:           %[[PANELBASE:.*]] = arith.muli %[[PANEL]], %c64
-// CHECK-NEXT:      %[[TILEROW:.*]] = arith.addi %[[PANELBASE]], %[[ROW]]
-// CHECK:           %[[TILECOL:.*]] = arith.muli %[[SWIZZLED]], %c8
-// CHECK-NEXT:      nvgpu.device_async_copy {{.*}}[%[[TILEROW]], %[[TILECOL]]], 8 {bypassL1}
-// CHECK:           nvvm.cp.async.commit.group
-// CHECK:           nvvm.cp.async.commit.group
-// CHECK:           nvvm.cp.async.commit.group
-// CHECK-NOT:       nvvm.cp.async
-// CHECK:           %[[END:.*]] = arith.addi %[[LAST]], %c64
-// CHECK-NEXT:      scf.for %[[CHUNK:.*]] = %[[FIRST]] to %[[END]] step %c64
-// CHECK-NEXT:        nvvm.cp.async.wait.group 2
-// CHECK-NEXT:        nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
-// CHECK-NEXT:        gpu.barrier
-// CHECK:             %[[ORDINAL:.*]] = arith.divui %[[CHUNK]], %c64
-// CHECK-NEXT:        arith.remui %[[ORDINAL]], %c2
+// CHECK-NOT:     nvgpu.ldmatrix
+// CHECK:         %[[PANEL:.*]] = arith.divui %[[COL:.*]], %c64
+// CHECK:         %[[INPANEL:.*]] = arith.remui %[[COL]], %c64
+// CHECK:         %[[CHUNK:.*]] = arith.divui %[[INPANEL]], %c8
+// CHECK:         %[[LINE:.*]] = arith.remui %[[ROW:.*]], %c8
+// CHECK-NEXT:    %[[SWIZZLED:.*]] = arith.xori %[[CHUNK]], %[[LINE]] : index
+// CHECK:         %[[PANELBASE:.*]] = arith.muli %[[PANEL]], %c64
+// CHECK-NEXT:    %[[TILEROW:.*]] = arith.addi %[[PANELBASE]], %[[ROW]]
+// CHECK:         %[[TILECOL:.*]] = arith.muli %[[SWIZZLED]], %c8
+// CHECK-NEXT:    nvgpu.device_async_copy {{.*}}[%[[TILEROW]], %[[TILECOL]]], 8 {bypassL1}
+// CHECK:         scf.for
+// CHECK:           nvvm.cp.async.wait.group 1
+// CHECK-NEXT:      nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// CHECK-NEXT:      gpu.barrier
 // CHECK-NOT:       nvgpu.ldmatrix
 // CHECK:           llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;", "{{(=f,)+}}=f,{{([0-9]+,)+}}31"
 // CHECK:           %[[QOFFSET:.*]] = arith.addi %[[BASE]], %c0
@@ -272,7 +243,7 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // CHECK-COUNT-3:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0, 0;
 // CHECK-NOT:       wgmma.mma_async
 // CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;"
-// CHECK-NOT:       gpu.barrier
+// CHECK:           gpu.barrier
 // CHECK:           nvvm.cp.async.wait.group 1
 // CHECK-NEXT:      nvvm.fence.proxy
 // CHECK-NEXT:      gpu.barrier
@@ -291,24 +262,7 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // The commit + wait threads P's 16 registers after the accumulators: they
 // keep their values until the tensor cores have read them.
 // CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;", "{{(=f,)+}}{{(=r,)+}}=r,{{([0-9]+,)+}}47" {{.*}}, %[[P0]], %[[P1]], %[[P2]], %[[P3]],
-// Then V(c + 1) into the value tile and K(c + 2) into the tile K(c) used.
-// CHECK-NEXT:      llvm.extractvalue
-// CHECK-NOT:       nvvm.cp.async
-// CHECK:           gpu.barrier
-// CHECK-NOT:       nvvm.cp.async
-// CHECK:           %[[NEXT:.*]] = arith.addi %[[CHUNK]], %c64
-// CHECK:           arith.cmpi ule, %[[NEXT]], %[[LAST]] : index
-// CHECK:           nvvm.cp.async.commit.group
-// CHECK-NOT:       nvvm.cp.async
-// CHECK:           %[[AFTERNEXT:.*]] = arith.addi %[[CHUNK]], %c128
-// CHECK:           arith.cmpi ule, %[[AFTERNEXT]], %[[LAST]] : index
-// CHECK:           %[[NEXTORDINAL:.*]] = arith.divui %[[AFTERNEXT]], %c64
-// CHECK-NEXT:      arith.remui %[[NEXTORDINAL]], %c2
-// CHECK:           nvvm.cp.async.commit.group
-// CHECK-NOT:       nvvm.cp.async
-// CHECK:           scf.yield
-// CHECK-NEXT:    }
-// CHECK-NEXT:    nvvm.cp.async.wait.group 0
+// CHECK:         nvvm.cp.async.wait.group 0
 module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, mma = "wgmma">} {
 func.func @window_wgmma(%q: tensor<?x?x8x64xbf16>, %k: tensor<?x?x2x64xbf16>, %v: tensor<?x?x2x64xbf16>)
     -> (tensor<?x?x8x64xbf16>, tensor<?x?x8xf32>) {
@@ -325,17 +279,15 @@ func.func @window_wgmma(%q: tensor<?x?x8x64xbf16>, %k: tensor<?x?x2x64xbf16>, %v
 // 64-column panels per tile, so the fifth S step (head dims 64..79) starts
 // one panel (64 lines x 128 bytes) into both the query tile and the key
 // tile, with the same descriptor bits; O += P V is m64n128k16 over V's two
-// panels (leading offset 8192). 64 x 128 x 2 + 64 x (128 + 128 + 128) x 2 +
-// 1008.
+// panels (leading offset 8192). 64 x 128 x 2 + 64 x (128 + 128) x 2 + 1008.
 // CHECK-LABEL: func.func @window_wgmma_f16_d128
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c66544_i32
+// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c50160_i32
 // CHECK:         %[[ADDR:.*]] = memref.extract_aligned_pointer_as_index
 // CHECK:         %[[MISS:.*]] = arith.remui %[[ADDR]], %c1024
 // CHECK:         %[[GAP:.*]] = arith.subi %c1024{{.*}}, %[[MISS]]
 // CHECK:         %[[BASE:.*]] = arith.remui %[[GAP]], %c1024
 // CHECK:         memref.view {{.*}}[%[[BASE]]][] : {{.*}} to memref<128x64xf16, #gpu.address_space<workgroup>>
 // CHECK:         %[[KBASE:.*]] = arith.addi %[[BASE]], %c16384
-// CHECK:         nvvm.cp.async.wait.group 2
 // CHECK:         %[[KSHIFT:.*]] = arith.addi %[[KBASE]], %{{.*}}
 // CHECK:         memref.view {{.*}}[%[[KSHIFT]]][] : {{.*}} to memref<128x64xf16, #gpu.address_space<workgroup>>
 // CHECK-COUNT-4:   wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}, p, 1, 1, 0, 0;
@@ -377,27 +329,6 @@ func.func @window_wgmma_over_smem(%q: tensor<?x?x8x128xbf16>, %k: tensor<?x?x2x1
       : tensor<?x?x8x128xbf16>, tensor<?x?x2x128xbf16>, tensor<?x?x2x128xbf16>
       -> tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>
   return %o, %l : tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>
-}
-}
-
-// -----
-
-// Without room for the second key tile (66544 bytes here) the wgmma kernel
-// keeps one K/V stage (50160 bytes) and loads each chunk's keys and values
-// in place, one chunk ahead, over every chunk of the KV walk.
-// CHECK-LABEL: func.func @window_wgmma_one_key_tile
-// CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c50160_i32
-// CHECK-NOT:     arith.floordivsi
-// CHECK:         scf.for
-// CHECK:           nvvm.cp.async.wait.group 1
-// CHECK:           wgmma.mma_async
-module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, shared_memory = 65536>} {
-func.func @window_wgmma_one_key_tile(%q: tensor<?x?x8x128xf16>, %k: tensor<?x?x2x128xf16>, %v: tensor<?x?x2x128xf16>)
-    -> (tensor<?x?x8x128xf16>, tensor<?x?x8xf32>) {
-  %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
-      : tensor<?x?x8x128xf16>, tensor<?x?x2x128xf16>, tensor<?x?x2x128xf16>
-      -> tensor<?x?x8x128xf16>, tensor<?x?x8xf32>
-  return %o, %l : tensor<?x?x8x128xf16>, tensor<?x?x8xf32>
 }
 }
 
@@ -531,34 +462,6 @@ func.func @selected_f16(%q: tensor<?x?x4x48xf16>, %k: tensor<?x?x2x48xf16>, %v: 
       : tensor<?x?x4x48xf16>, tensor<?x?x2x48xf16>, tensor<?x?x2x16xf16>, tensor<?x?x2x4xi32>
       -> tensor<?x?x4x16xf16>, tensor<?x?x4xf32>
   return %o, %l : tensor<?x?x4x16xf16>, tensor<?x?x4xf32>
-}
-}
-
-// -----
-
-// Compressed attention on wgmma (l = 32, d = 16: key row r is token
-// 16 (keyPos + r) + 31): the last row the CTA's last query sees is
-// floor((t - 31) / 16) - keyPos, clamped to the walk; with no window the
-// span starts at key 0. Then the keys-ahead loop as for the window.
-// CHECK-LABEL: func.func @compressed_wgmma
-// CHECK:         %[[SHIFTED:.*]] = arith.subi %{{.*}}, %c31 : index
-// CHECK-NEXT:    %c16{{.*}} = arith.constant 16 : index
-// CHECK-NEXT:    %[[BLOCK:.*]] = arith.floordivsi %[[SHIFTED]], %c16
-// CHECK-NEXT:    %[[ROW:.*]] = arith.subi %[[BLOCK]], %{{.*}} : index
-// CHECK-NEXT:    %[[LASTROW:.*]] = arith.minsi %[[ROW]], %{{.*}} : index
-// CHECK-NOT:     arith.floordivsi
-// CHECK:         %[[ANY:.*]] = arith.cmpi sle, %c0{{.*}}, %[[LASTROW]] : index
-// CHECK:         scf.if %[[ANY]]
-// CHECK:           scf.for
-// CHECK-NEXT:        nvvm.cp.async.wait.group 2
-// CHECK:             wgmma.mma_async
-module attributes {nsa.target = #nsa.target<block_q = 16>} {
-func.func @compressed_wgmma(%q: tensor<?x?x4x64xbf16>, %kc: tensor<?x?x1x64xbf16>, %vc: tensor<?x?x1x64xbf16>)
-    -> (tensor<?x?x4x64xbf16>, tensor<?x?x4xf32>) {
-  %o, %l = nsa.compressed_attention %q, %kc, %vc {config = #nsa.config<cmp_block = 32, cmp_stride = 16>}
-      : tensor<?x?x4x64xbf16>, tensor<?x?x1x64xbf16>, tensor<?x?x1x64xbf16>
-      -> tensor<?x?x4x64xbf16>, tensor<?x?x4xf32>
-  return %o, %l : tensor<?x?x4x64xbf16>, tensor<?x?x4xf32>
 }
 }
 

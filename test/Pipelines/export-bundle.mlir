@@ -43,9 +43,8 @@
 // CHECK-NEXT:       1
 // CHECK:          "kernel": "window_kernel"
 // wgmma (the sm_90a default): the query tile, 64 x 128 x 2 bytes, one K/V
-// stage and a second key tile, 64 x (128 + 128 + 128) x 2, and 1008 bytes
-// to align them to 1024.
-// CHECK:          "shared_memory_bytes": 66544
+// stage, 64 x (128 + 128) x 2, and 1008 bytes to align them to 1024.
+// CHECK:          "shared_memory_bytes": 50160
 // CHECK:      "outputs": [
 // CHECK:          "dtype": "bf16",
 // CHECK-NEXT:     "name": "out0",

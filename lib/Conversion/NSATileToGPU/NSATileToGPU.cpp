@@ -266,50 +266,6 @@ private:
   Value quadReduce(Value value, bool isMax);
   /// S = Q K^T for the staged chunk: keyChunk / 8 n-tiles x 4 f32 per lane.
   SmallVector<SmallVector<Value>> scoreFragments();
-  /// wgmma: the fenced steps of S = Q K^T for the staged key tile, neither
-  /// committed nor waited for (4 accumulators per n-tile, in flight).
-  SmallVector<Value> issueScoreSteps();
-  /// Accumulators as n-tiles of 4 (mma.sync's C fragment layout).
-  SmallVector<SmallVector<Value>> scoreTiles(ArrayRef<Value> acc) const;
-  /// The lane's two rows' online-softmax state: running max (log2 domain),
-  /// the lane's partial sum, and the output accumulators.
-  struct RowState {
-    Value max[2], sum[2];
-    SmallVector<Value> acc;
-  };
-  /// One chunk's online-softmax step from `current` (the chunk loop's max,
-  /// sum and accumulator vectors) and the chunk's masked, log2-scaled
-  /// scores, which become P = exp2(s - max) in place; the accumulators come
-  /// back rescaled, ready for the chunk's P V.
-  RowState softmaxStep(ValueRange current,
-                       SmallVector<SmallVector<Value>> &scores);
-  /// `state` as the chunk loop's (max, sum, accumulator) vectors.
-  SmallVector<Value> packRowState(const RowState &state);
-  /// wgmma: the fenced steps of O += P V for the staged value tile, not
-  /// committed. Returns the accumulators (in flight) and P's packed
-  /// registers, which must reach the wait so they outlive the reads.
-  std::pair<SmallVector<Value>, SmallVector<Value>>
-  issueValueSteps(ArrayRef<Value> acc, ArrayRef<SmallVector<Value>> probs);
-  /// P's A fragments for keys [16 kk, 16 kk + 16): n-tiles 2 kk and
-  /// 2 kk + 1, packed pairs in the input type.
-  SmallVector<Value> probFragment(ArrayRef<SmallVector<Value>> probs,
-                                  int64_t kk);
-  /// The key rows [first, last] of a KV walk of `count` rows that any row
-  /// of `staged` sees (causal, and within `window`), as the key offsets of
-  /// their first and last chunks, and whether there is any.
-  struct ChunkSpan {
-    Value first, last, any;
-  };
-  ChunkSpan neededChunks(const KeyMap &keys, Value count,
-                         std::optional<int64_t> window,
-                         const SlabTokens &staged);
-  /// The wgmma attention chunk loop with the keys two chunks ahead in two
-  /// key tiles that take turns.
-  void emitKeysAheadLoop(AttendTileOp op, const SliceInfo &key,
-                         const SliceInfo &value, Value count,
-                         const KeyMap &keys, std::optional<int64_t> window,
-                         ArrayRef<Value> queryToken, const SlabTokens &slab,
-                         const SlabTokens &staged, double scaleLog2);
   /// What a caller computes from the masked, scaled scores (4 per n-tile,
   /// flattened) in each branch of maskScores: `fullyVisible` when every
   /// key of the chunk is visible to every row, so none is -inf.
@@ -422,11 +378,6 @@ private:
   /// them cost occupancy (the selected kernel, see keyChunk).
   int64_t stages = 1;
   bool pipelinedRing() const { return stages > 1; }
-  /// wgmma attention with one stage: two key tiles (the second after stage
-  /// 0's value tile) take turns, so that keys load two chunks ahead
-  /// (emitKeysAheadLoop). Off when the extra tile does not fit the
-  /// target's shared memory.
-  bool keysAhead = false;
   /// Bytes of one stage's tiles (key, then value); the stages start at
   /// tileBase (after wgmma's alignment pad and query tile).
   int64_t stageBytes() const {
@@ -635,9 +586,6 @@ bool TileLoopLowering::canUseTensorCores() {
   // wgmma's query tile and alignment slack cost more shared memory than the
   // padded mma.sync tiles: over the target's budget, fall back to those.
   int64_t budget = target.getSharedMemory();
-  keysAhead = wgmma && !pipelinedRing() && valueDim > 0;
-  if (keysAhead && sharedMemoryBytes() > budget)
-    keysAhead = false;
   if (wgmma && sharedMemoryBytes() > budget)
     wgmma = false;
   // Head dims too large for the warps' tiles in the target's shared memory
@@ -649,7 +597,6 @@ int64_t TileLoopLowering::sharedMemoryBytes() const {
   // wgmma tiles start at the next swizzle atom of the dynamic shared
   // memory, whose base is only 16-byte aligned.
   return (ctaSharedTiles ? 1 : numWarps) * stages * stageBytes() +
-         (keysAhead ? keyChunk * headDim * inputBytes() : 0) +
          queryTileBytes() + (wgmma ? kSwizzleAtomBytes - 16 : 0);
 }
 
@@ -1761,45 +1708,39 @@ Value TileLoopLowering::quadReduce(Value value, bool isMax) {
   return value;
 }
 
-SmallVector<Value> TileLoopLowering::issueScoreSteps() {
-  // S = Q K^T for the warpgroup's 64 rows and the chunk's keys, one
-  // m64nKk16 step per 16 head dims. K is K-major: a step's 16 dims are
-  // 32 bytes into a panel's lines, and 8-key groups are 1024 bytes apart
-  // (stride; the leading offset is unused with swizzling).
-  // Q (A) is read from its swizzled tile like K, so no registers hold it
-  // across the chunk loop.
-  SmallVector<Value> acc(4 * keyTilesPerChunk(), f32(0.0));
-  acc = wgmmaFence(acc);
-  for (int64_t k = 0; k < headDim / 16; ++k) {
-    int64_t dim = 16 * k;
-    auto panelOffset = [&](int64_t rows) {
-      return index(dim / kWgmmaPanel * rows * kSwizzleBytes +
-                   dim % kWgmmaPanel * 2);
-    };
-    Value queryDescriptor =
-        wgmmaDescriptor(queryRows, panelOffset(kWarpgroupRows),
-                        kUnusedLeadingBytes, kSwizzleAtomBytes);
-    Value keyDescriptor = wgmmaDescriptor(
-        keyTile, panelOffset(keyChunk), kUnusedLeadingBytes, kSwizzleAtomBytes);
-    acc = wgmmaStep({queryDescriptor}, keyDescriptor, acc,
-                    /*transposeB=*/false);
-  }
-  return acc;
-}
-
-SmallVector<SmallVector<Value>>
-TileLoopLowering::scoreTiles(ArrayRef<Value> acc) const {
-  // The accumulators of n-tile j are laid out as mma.sync's C fragment.
-  SmallVector<SmallVector<Value>> scores(acc.size() / 4);
-  for (auto [j, tile] : llvm::enumerate(scores))
-    tile.assign(acc.begin() + 4 * j, acc.begin() + 4 * j + 4);
-  return scores;
-}
-
 SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
   const int64_t keyTiles = keyTilesPerChunk();
-  if (wgmma)
-    return scoreTiles(wgmmaWait(issueScoreSteps()));
+  if (wgmma) {
+    // S = Q K^T for the warpgroup's 64 rows and the chunk's keys, one
+    // m64nKk16 step per 16 head dims. K is K-major: a step's 16 dims are
+    // 32 bytes into a panel's lines, and 8-key groups are 1024 bytes apart
+    // (stride; the leading offset is unused with swizzling).
+    // Q (A) is read from its swizzled tile like K, so no registers hold it
+    // across the chunk loop.
+    SmallVector<Value> acc(4 * keyTiles, f32(0.0));
+    acc = wgmmaFence(acc);
+    for (int64_t k = 0; k < headDim / 16; ++k) {
+      int64_t dim = 16 * k;
+      auto panelOffset = [&](int64_t rows) {
+        return index(dim / kWgmmaPanel * rows * kSwizzleBytes +
+                     dim % kWgmmaPanel * 2);
+      };
+      Value queryDescriptor =
+          wgmmaDescriptor(queryRows, panelOffset(kWarpgroupRows),
+                          kUnusedLeadingBytes, kSwizzleAtomBytes);
+      Value keyDescriptor =
+          wgmmaDescriptor(keyTile, panelOffset(keyChunk), kUnusedLeadingBytes,
+                          kSwizzleAtomBytes);
+      acc = wgmmaStep({queryDescriptor}, keyDescriptor, acc,
+                      /*transposeB=*/false);
+    }
+    acc = wgmmaWait(acc);
+    // The accumulators of n-tile j are laid out as mma.sync's C fragment.
+    SmallVector<SmallVector<Value>> scores(keyTiles);
+    for (int64_t j = 0; j < keyTiles; ++j)
+      scores[j].assign(acc.begin() + 4 * j, acc.begin() + 4 * j + 4);
+    return scores;
+  }
   // S = Q K^T: the chunk's keys as n-tiles of 8; B fragments by ldmatrix from
   // the key tile (rows = keys), two k-steps per x4 load.
   Value lane8 = arith::RemUIOp::create(b, loc, lane, index(8));
@@ -1931,99 +1872,6 @@ TileLoopLowering::maskScores(ArrayRef<SmallVector<Value>> scores, Value chunk,
   return result;
 }
 
-TileLoopLowering::RowState
-TileLoopLowering::softmaxStep(ValueRange current,
-                              SmallVector<SmallVector<Value>> &scores) {
-  double negInf = -std::numeric_limits<double>::infinity();
-  RowState next;
-  Value maxOld[2], rowMax[2], maxSafe[2], alpha[2];
-  for (int i = 0; i < 2; ++i) {
-    maxOld[i] = vector::ExtractOp::create(b, loc, current[0], i);
-    next.sum[i] = vector::ExtractOp::create(b, loc, current[1], i);
-    rowMax[i] = f32(negInf);
-  }
-  for (const SmallVector<Value> &tile : scores)
-    for (int64_t e = 0; e < 4; ++e)
-      rowMax[e / 2] = arith::MaximumFOp::create(b, loc, rowMax[e / 2], tile[e]);
-  for (int i = 0; i < 2; ++i) {
-    next.max[i] = arith::MaximumFOp::create(b, loc, maxOld[i],
-                                            quadReduce(rowMax[i], true));
-    // A row that has seen nothing yet keeps max -inf; subtract 0 then, so
-    // exp2 gives 0 rather than NaN.
-    Value unseen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                         next.max[i], f32(negInf));
-    maxSafe[i] = arith::SelectOp::create(b, loc, unseen, f32(0.0), next.max[i]);
-    alpha[i] = math::Exp2Op::create(
-        b, loc, arith::SubFOp::create(b, loc, maxOld[i], maxSafe[i]));
-    next.sum[i] = arith::MulFOp::create(b, loc, next.sum[i], alpha[i]);
-  }
-  for (SmallVector<Value> &tile : scores)
-    for (int64_t e = 0; e < 4; ++e) {
-      int rowSel = e / 2;
-      tile[e] = math::Exp2Op::create(
-          b, loc, arith::SubFOp::create(b, loc, tile[e], maxSafe[rowSel]));
-      next.sum[rowSel] =
-          arith::AddFOp::create(b, loc, next.sum[rowSel], tile[e]);
-    }
-  for (int64_t i = 0; i < valueDim / 2; ++i)
-    next.acc.push_back(arith::MulFOp::create(
-        b, loc, vector::ExtractOp::create(b, loc, current[2], i),
-        alpha[(i % 4) / 2]));
-  return next;
-}
-
-SmallVector<Value> TileLoopLowering::packRowState(const RowState &state) {
-  auto rowStateType = VectorType::get({2}, b.getF32Type());
-  auto accType = VectorType::get({valueDim / 2}, b.getF32Type());
-  return {vector::FromElementsOp::create(
-              b, loc, rowStateType, ValueRange{state.max[0], state.max[1]}),
-          vector::FromElementsOp::create(
-              b, loc, rowStateType, ValueRange{state.sum[0], state.sum[1]}),
-          vector::FromElementsOp::create(b, loc, accType, state.acc)};
-}
-
-SmallVector<Value>
-TileLoopLowering::probFragment(ArrayRef<SmallVector<Value>> probs, int64_t kk) {
-  auto pairF32Type = VectorType::get({2}, b.getF32Type());
-  auto pairType = VectorType::get({2}, inputType);
-  auto pack = [&](Value lo, Value hi) -> Value {
-    Value pairF32 =
-        vector::FromElementsOp::create(b, loc, pairF32Type, ValueRange{lo, hi});
-    return arith::TruncFOp::create(b, loc, pairType, pairF32);
-  };
-  return {pack(probs[2 * kk][0], probs[2 * kk][1]),
-          pack(probs[2 * kk][2], probs[2 * kk][3]),
-          pack(probs[2 * kk + 1][0], probs[2 * kk + 1][1]),
-          pack(probs[2 * kk + 1][2], probs[2 * kk + 1][3])};
-}
-
-std::pair<SmallVector<Value>, SmallVector<Value>>
-TileLoopLowering::issueValueSteps(ArrayRef<Value> acc,
-                                  ArrayRef<SmallVector<Value>> probs) {
-  // One m64nDvk16 step per 16 keys. V is MN-major (dv contiguous), so B is
-  // transposed: 8-key groups are 1024 bytes apart (stride), the 64-column
-  // panels keyChunk lines (leading). P's registers are written just
-  // before: the fence orders them (and the rescaled accumulators) before
-  // the tensor cores read them.
-  int64_t steps = keyTilesPerChunk() / 2;
-  SmallVector<Value> fenced(acc);
-  for (int64_t kk = 0; kk < steps; ++kk)
-    for (Value pair : probFragment(probs, kk))
-      fenced.push_back(packedOperand(pair));
-  fenced = wgmmaFence(fenced);
-  SmallVector<Value> result(fenced.begin(), fenced.begin() + acc.size());
-  ArrayRef<Value> probRegisters =
-      ArrayRef<Value>(fenced).drop_front(acc.size());
-  for (int64_t kk = 0; kk < steps; ++kk) {
-    Value descriptor =
-        wgmmaDescriptor(valueTile, index(16 * kk * kSwizzleBytes),
-                        keyChunk * kSwizzleBytes, kSwizzleAtomBytes);
-    result = wgmmaStep(probRegisters.slice(4 * kk, 4), descriptor, result,
-                       /*transposeB=*/true);
-  }
-  return {result, SmallVector<Value>(probRegisters)};
-}
-
 void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   const SliceInfo &key = slices.lookup(op.getKey());
   const SliceInfo &value = slices.lookup(op.getValue());
@@ -2035,6 +1883,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     window = windowAttr.getInt();
   // Scores in the log2 domain: exp(s - m) = exp2(s * log2e - m * log2e).
   double scaleLog2 = op.getScale().convertToDouble() * M_LOG2E;
+  double negInf = -std::numeric_limits<double>::infinity();
   auto keyToken = [&](Value keyRow) { return this->keyToken(keys, keyRow); };
   // The ring rebinds the tiles to a chunk's stage inside the chunk loop.
   llvm::scope_exit restoreTiles(
@@ -2064,12 +1913,6 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     }
     return needed;
   };
-
-  if (keysAhead) {
-    emitKeysAheadLoop(op, key, value, count, keys, window, queryToken, slab,
-                      staged, scaleLog2);
-    return;
-  }
 
   Ring ring{key, &value, count, chunkNeeded};
   const int64_t keyTiles = keyTilesPerChunk();
@@ -2140,9 +1983,45 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     }
 
     // Mask, scale, and the online-softmax update for the lane's two rows.
+    Value maxOld[2], sumOld[2], rowMax[2];
+    for (int i = 0; i < 2; ++i) {
+      maxOld[i] = vector::ExtractOp::create(b, loc, current[0], i);
+      sumOld[i] = vector::ExtractOp::create(b, loc, current[1], i);
+      rowMax[i] = f32(negInf);
+    }
     scores = maskScores(scores, chunk, n, keys, window, queryToken, slab,
                         scaleLog2);
-    RowState updated = softmaxStep(current, scores);
+    for (int64_t j = 0; j < keyTiles; ++j)
+      for (int64_t e = 0; e < 4; ++e)
+        rowMax[e / 2] =
+            arith::MaximumFOp::create(b, loc, rowMax[e / 2], scores[j][e]);
+    Value maxNew[2], alpha[2], sumNew[2], maxSafe[2];
+    for (int i = 0; i < 2; ++i) {
+      maxNew[i] = arith::MaximumFOp::create(b, loc, maxOld[i],
+                                            quadReduce(rowMax[i], true));
+      // A row that has seen nothing yet keeps max -inf; subtract 0 then, so
+      // exp2 gives 0 rather than NaN.
+      Value unseen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                           maxNew[i], f32(negInf));
+      maxSafe[i] = arith::SelectOp::create(b, loc, unseen, f32(0.0), maxNew[i]);
+      alpha[i] = math::Exp2Op::create(
+          b, loc, arith::SubFOp::create(b, loc, maxOld[i], maxSafe[i]));
+      sumNew[i] = arith::MulFOp::create(b, loc, sumOld[i], alpha[i]);
+    }
+    for (int64_t j = 0; j < keyTiles; ++j)
+      for (int64_t e = 0; e < 4; ++e) {
+        int rowSel = e / 2;
+        scores[j][e] = math::Exp2Op::create(
+            b, loc,
+            arith::SubFOp::create(b, loc, scores[j][e], maxSafe[rowSel]));
+        sumNew[rowSel] =
+            arith::AddFOp::create(b, loc, sumNew[rowSel], scores[j][e]);
+      }
+    SmallVector<Value> acc;
+    for (int64_t i = 0; i < valueDim / 2; ++i)
+      acc.push_back(arith::MulFOp::create(
+          b, loc, vector::ExtractOp::create(b, loc, current[2], i),
+          alpha[(i % 4) / 2]));
 
     // O += P V: P's C fragments are A fragments of the next product
     // (16 keys = n-tiles 2kk and 2kk+1); V fragments by transposing
@@ -2151,9 +2030,39 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       // Pending: V(c), K(c + 1).
       waitForTiles(1);
     }
+    auto pairF32Type = VectorType::get({2}, b.getF32Type());
+    auto pairType = VectorType::get({2}, inputType);
+    auto packP = [&](Value lo, Value hi) -> Value {
+      Value pairF32 =
+          vector::FromElementsOp::create(b, loc, pairF32Type, ValueRange{lo, hi});
+      return arith::TruncFOp::create(b, loc, pairType, pairF32);
+    };
+    auto pFragment = [&](int64_t kk) -> SmallVector<Value> {
+      return {packP(scores[2 * kk][0], scores[2 * kk][1]),
+              packP(scores[2 * kk][2], scores[2 * kk][3]),
+              packP(scores[2 * kk + 1][0], scores[2 * kk + 1][1]),
+              packP(scores[2 * kk + 1][2], scores[2 * kk + 1][3])};
+    };
     if (wgmma) {
-      auto [acc, probRegisters] = issueValueSteps(updated.acc, scores);
-      updated.acc = wgmmaWait(acc, probRegisters);
+      // O += P V, one m64nDvk16 step per 16 keys. V is MN-major (dv
+      // contiguous), so B is transposed: 8-key groups are 1024 bytes
+      // apart (stride), the 64-column panels keyChunk lines (leading).
+      // P's registers are written just before: the fence orders them (and
+      // the rescaled accumulators) before the tensor cores read them.
+      SmallVector<Value> fenced(acc);
+      for (int64_t kk = 0; kk < keyTiles / 2; ++kk)
+        for (Value pair : pFragment(kk))
+          fenced.push_back(packedOperand(pair));
+      fenced = wgmmaFence(fenced);
+      acc.assign(fenced.begin(), fenced.begin() + acc.size());
+      for (int64_t kk = 0; kk < keyTiles / 2; ++kk) {
+        Value descriptor =
+            wgmmaDescriptor(valueTile, index(16 * kk * kSwizzleBytes),
+                            keyChunk * kSwizzleBytes, kSwizzleAtomBytes);
+        acc = wgmmaStep(ArrayRef<Value>(fenced).slice(acc.size() + 4 * kk, 4),
+                        descriptor, acc, /*transposeB=*/true);
+      }
+      acc = wgmmaWait(acc, ArrayRef<Value>(fenced).drop_front(acc.size()));
     } else {
       Value vRowInStep =
           add(lane8,
@@ -2163,7 +2072,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       Value vColInPair = arith::MulIOp::create(
           b, loc, arith::DivUIOp::create(b, loc, lane, index(16)), index(8));
       for (int64_t kk = 0; kk < keyTiles / 2; ++kk) {
-        SmallVector<Value> pFrag = probFragment(scores, kk);
+        SmallVector<Value> pFrag = pFragment(kk);
         Value tileRow = add(vRowInStep, index(16 * kk));
         for (int64_t nd = 0; nd < valueDim / 16; ++nd) {
           Value frag =
@@ -2171,14 +2080,14 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
                        /*transpose=*/true);
           for (int64_t half = 0; half < 2; ++half) {
             int64_t nTile = 2 * nd + half;
-            SmallVector<Value> c(updated.acc.begin() + 4 * nTile,
-                                 updated.acc.begin() + 4 * nTile + 4);
+            SmallVector<Value> c(acc.begin() + 4 * nTile,
+                                 acc.begin() + 4 * nTile + 4);
             SmallVector<Value> d =
                 mma(pFrag,
                     {vector::ExtractOp::create(b, loc, frag, 2 * half),
                      vector::ExtractOp::create(b, loc, frag, 2 * half + 1)},
                     c);
-            std::copy(d.begin(), d.end(), updated.acc.begin() + 4 * nTile);
+            std::copy(d.begin(), d.end(), acc.begin() + 4 * nTile);
           }
         }
       }
@@ -2190,7 +2099,16 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       stageChunk(value, valueTile, valueDim, next, nextN, nextEnabled);
     }
 
-    scf::YieldOp::create(b, loc, packRowState(updated));
+    auto rowStateType = VectorType::get({2}, b.getF32Type());
+    auto accType = VectorType::get({valueDim / 2}, b.getF32Type());
+    scf::YieldOp::create(
+        b, loc,
+        ValueRange{
+            vector::FromElementsOp::create(b, loc, rowStateType,
+                                           ValueRange{maxNew[0], maxNew[1]}),
+            vector::FromElementsOp::create(b, loc, rowStateType,
+                                           ValueRange{sumNew[0], sumNew[1]}),
+            vector::FromElementsOp::create(b, loc, accType, acc)});
     b.setInsertionPointAfter(ifNeeded);
     scf::YieldOp::create(b, loc, ifNeeded.getResults());
   }
@@ -2198,124 +2116,6 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
   waitGroups(0);
   for (auto [result, newValue] :
        llvm::zip(op.getResults(), chunkLoop.getResults()))
-    map.map(result, newValue);
-}
-
-TileLoopLowering::ChunkSpan
-TileLoopLowering::neededChunks(const KeyMap &keys, Value count,
-                               std::optional<int64_t> window,
-                               const SlabTokens &staged) {
-  // Key row r is token stride * (keyPos + r) + offset, increasing in r, so
-  // the last row at or before a token is a floor division (its numerator
-  // is negative before the first key).
-  auto lastRowThrough = [&](Value token) -> Value {
-    Value shifted = arith::SubIOp::create(b, loc, token, index(keys.offset));
-    return arith::SubIOp::create(
-        b, loc,
-        arith::FloorDivSIOp::create(b, loc, shifted, index(keys.stride)),
-        keys.keyPos);
-  };
-  Value lastRow =
-      arith::MinSIOp::create(b, loc, lastRowThrough(staged.last),
-                             arith::SubIOp::create(b, loc, count, index(1)));
-  Value firstRow = index(0);
-  // A key is in the window of the first row when token + w > first.
-  if (window)
-    firstRow =
-        arith::MaxSIOp::create(b, loc,
-                               add(lastRowThrough(arith::SubIOp::create(
-                                       b, loc, staged.first, index(*window))),
-                                   index(1)),
-                               index(0));
-  Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, firstRow,
-                                    lastRow);
-  auto chunkOf = [&](Value row) -> Value {
-    return arith::MulIOp::create(
-        b, loc, arith::DivUIOp::create(b, loc, row, index(keyChunk)),
-        index(keyChunk));
-  };
-  return {chunkOf(firstRow),
-          chunkOf(arith::MaxSIOp::create(b, loc, lastRow, index(0))), any};
-}
-
-void TileLoopLowering::emitKeysAheadLoop(
-    AttendTileOp op, const SliceInfo &key, const SliceInfo &value, Value count,
-    const KeyMap &keys, std::optional<int64_t> window,
-    ArrayRef<Value> queryToken, const SlabTokens &slab,
-    const SlabTokens &staged, double scaleLog2) {
-  // The chunks any row of the CTA sees are one span [first, last]. Chunk
-  // c's keys sit in key tile c % 2 (by ordinal), its values in the value
-  // tile. Chunk c waits for K(c), computes S, masks and softmaxes, waits
-  // for V(c), computes O += P V; then V(c + 1) and K(c + 2) load into the
-  // tiles it read. So keys load two chunks ahead (a whole chunk of compute
-  // to land in, not just the softmax and P V) and values one, with three
-  // CTA barriers per chunk. The cp.async groups pending at chunk c's start
-  // are K(c), V(c), K(c + 1) (empty groups past the span keep the count).
-  ChunkSpan span = neededChunks(keys, count, window, staged);
-  auto inSpan = [&](Value chunk, Value /*n*/) -> Value {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, chunk,
-                                 span.last);
-  };
-  auto keyTileOf = [&](Value chunk) {
-    return stageTile(
-        arith::RemUIOp::create(b, loc, chunkOrdinal(chunk), index(2)),
-        /*isValue=*/false);
-  };
-  auto stageKeys = [&](Value chunk) {
-    auto [enabled, n] = chunkToStage(chunk, count, inSpan);
-    stageChunk(key, keyTileOf(chunk), headDim, chunk, n, enabled);
-  };
-  auto stageValues = [&](Value chunk) {
-    auto [enabled, n] = chunkToStage(chunk, count, inSpan);
-    stageChunk(value, valueTile, valueDim, chunk, n, enabled);
-  };
-  auto chunkAt = [&](Value chunk, int64_t ahead) {
-    return add(chunk, index(ahead * keyChunk));
-  };
-
-  SmallVector<Value> state;
-  for (Value operand : op.getState())
-    state.push_back(map.lookup(operand));
-  syncTileUsers();
-  auto ifAny = scf::IfOp::create(b, loc, TypeRange(ValueRange(state)), span.any,
-                                 /*withElseRegion=*/true);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&ifAny.getElseRegion().front());
-    scf::YieldOp::create(b, loc, state);
-    b.setInsertionPointToStart(&ifAny.getThenRegion().front());
-
-    stageKeys(span.first);
-    stageValues(span.first);
-    stageKeys(chunkAt(span.first, 1));
-    auto chunkLoop = scf::ForOp::create(
-        b, loc, span.first, chunkAt(span.last, 1), index(keyChunk), state);
-    {
-      OpBuilder::InsertionGuard loopGuard(b);
-      b.setInsertionPointToStart(chunkLoop.getBody());
-      Value chunk = chunkLoop.getInductionVar();
-      // Pending: K(c), V(c), K(c + 1).
-      waitForTiles(2);
-      keyTile = keyTileOf(chunk);
-      SmallVector<SmallVector<Value>> scores =
-          maskScores(scoreFragments(), chunk, chunkKeys(count, chunk), keys,
-                     window, queryToken, slab, scaleLog2);
-      RowState updated = softmaxStep(chunkLoop.getRegionIterArgs(), scores);
-      // Pending: V(c), K(c + 1).
-      waitForTiles(1);
-      auto [acc, probRegisters] = issueValueSteps(updated.acc, scores);
-      updated.acc = wgmmaWait(acc, probRegisters);
-      // Every warp is done with V(c) and with K(c)'s tile.
-      syncTileUsers();
-      stageValues(chunkAt(chunk, 1));
-      stageKeys(chunkAt(chunk, 2));
-      scf::YieldOp::create(b, loc, packRowState(updated));
-    }
-    // The chunks past the span committed empty groups.
-    waitGroups(0);
-    scf::YieldOp::create(b, loc, chunkLoop.getResults());
-  }
-  for (auto [result, newValue] : llvm::zip(op.getResults(), ifAny.getResults()))
     map.map(result, newValue);
 }
 
