@@ -47,6 +47,13 @@ def ConvertNSAToLinalg : Pass<"convert-nsa-to-linalg"> {
     loops on tensors for the data-dependent top-n; everything bufferizes
     with `one-shot-bufferize`.
 
+    The selection is unrolled by its configuration: the top-n keeps the n
+    best blocks in n slots and ranks the chosen blocks with a compare
+    network over all pairs, and each score sums `l/d + l'/d - 1` fixed
+    taps. Its code grows with both, so an `nsa.select` with `top_n` above
+    128 or more than 2048 taps is refused with an error that names the
+    count (`top_n = 1024` otherwise took minutes to compile).
+
     With `branch-attention=true` it also lowers `nsa.compressed_attention`,
     `nsa.selected_attention` and `nsa.window` untiled, straight from their
     definitions: an `scf.forall` over (b, t) whose iteration computes the

@@ -633,10 +633,54 @@ private:
   }
 };
 
+/// The selection lowering unrolls what its configuration counts, so its
+/// code (and compile time) grows with them; past these it refuses the op
+/// with an error rather than compile for minutes. The top-n keeps the n
+/// best blocks in n register slots and ranks the chosen ones with a compare
+/// network over all pairs (n^2: n = 256 took 36 s through --nsa-to-nvvm,
+/// n = 1024 over 2 minutes); the scores sum one unrolled tap per
+/// overlapping compressed block, l / d + l' / d - 1 of them (8191 took
+/// 30 s).
+constexpr int64_t kMaxLoweredTopN = 128;
+constexpr int64_t kMaxLoweredScoreTaps = 2048;
+
+/// Reports every nsa.select whose configuration is past those limits.
+LogicalResult verifySelectsLowerable(Operation *root) {
+  bool ok = true;
+  root->walk([&](SelectOp op) {
+    ConfigAttr config = op.getConfig();
+    if (config.getTopN() > kMaxLoweredTopN) {
+      op.emitOpError() << "top_n = " << config.getTopN() << " is above "
+                       << kMaxLoweredTopN
+                       << ", the most the selection lowering unrolls (the n "
+                          "best blocks are kept in registers and ranked by a "
+                          "compare network over all pairs)";
+      ok = false;
+    }
+    if (!config.selectionBlocksAreCompressedBlocks()) {
+      size_t taps =
+          ::nsa::selectionScoreTaps(config.getCmpBlock(), config.getCmpStride(),
+                                    config.getSlcBlock())
+              .size();
+      if (static_cast<int64_t>(taps) > kMaxLoweredScoreTaps) {
+        op.emitOpError() << "its selection scores sum " << taps
+                         << " compressed blocks each (cmp_block / cmp_stride "
+                            "+ slc_block / cmp_stride - 1), above "
+                         << kMaxLoweredScoreTaps
+                         << ", the most the score lowering unrolls";
+        ok = false;
+      }
+    }
+  });
+  return success(ok);
+}
+
 struct ConvertNSAToLinalgPass
     : mlir::nsa::impl::ConvertNSAToLinalgBase<ConvertNSAToLinalgPass> {
   using Base::Base;
   void runOnOperation() override {
+    if (failed(verifySelectsLowerable(getOperation())))
+      return signalPassFailure();
     if (branchAttention && failed(verifyDenseBranchAttentions(getOperation())))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
