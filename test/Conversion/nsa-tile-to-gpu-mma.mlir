@@ -226,7 +226,9 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // CHECK-NEXT:      nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // CHECK-NEXT:      gpu.barrier
 // CHECK-NOT:       nvgpu.ldmatrix
-// CHECK:           llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;", "{{(=f,)+}}=f,{{([0-9]+,)+}}31"
+// S's accumulators start undefined: its first step has scale-d = 0.
+// CHECK:           %[[UNDEF:.*]] = llvm.mlir.poison : f32
+// CHECK-NEXT:      llvm.inline_asm has_side_effects {{.*}} "wgmma.fence.sync.aligned;", "{{(=f,)+}}=f,{{([0-9]+,)+}}31" %[[UNDEF]], %[[UNDEF]],
 // CHECK:           %[[QOFFSET:.*]] = arith.addi %[[BASE]], %c0
 // CHECK-NEXT:      %[[QADDR:.*]] = arith.addi %[[ADDR]], %[[QOFFSET]] : index
 // CHECK:           %[[QCAST:.*]] = arith.index_castui %[[QADDR]] : index to i64
@@ -238,12 +240,42 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // CHECK:           %[[KADDR4:.*]] = arith.shrui %[[KCAST]], %c4_i64
 // CHECK:           %[[KSTART:.*]] = arith.andi %[[KADDR4]], %c16383_i64
 // CHECK:           %[[KDESC:.*]] = arith.ori %[[KSTART]], %c4611686293305360384_i64
-// CHECK:           llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}}, $32, $33, p, 1, 1, 0, 0;{{.*}}"{{(=f,)+}}l,l,r,{{([0-9]+,)+}}31" %[[QDESC]], %[[KDESC]],
+// CHECK-NEXT:      %[[OVERWRITE:.*]] = arith.constant 0 : i32
+// CHECK-NEXT:      llvm.inline_asm has_side_effects {{.*}}setp.ne.b32 p, $34, 0;{{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}}, $32, $33, p, 1, 1, 0, 0;{{.*}}"{{(=f,)+}}l,l,r,{{([0-9]+,)+}}31" %[[QDESC]], %[[KDESC]], %[[OVERWRITE]],
 // CHECK:           %c32{{.*}} = arith.constant 32 : index
-// CHECK-COUNT-3:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0, 0;
+// CHECK:           %[[ACCUMULATE:.*]] = arith.constant 1 : i32
+// CHECK-NEXT:      llvm.inline_asm {{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0, 0;{{.*}}" %{{[0-9]+}}, %{{[0-9]+}}, %[[ACCUMULATE]],
+// CHECK-COUNT-2:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0, 0;
 // CHECK-NOT:       wgmma.mma_async
 // CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;"
 // CHECK:           gpu.barrier
+// The softmax: the row max of the raw scores, scaled once (scale * log2 e
+// = 0.125 * 1.4427) and kept unless it grows by more than 8; a warp-wide
+// vote decides whether the sums and accumulators are rescaled; each p is
+// exp2(fma(s, scale, -max)).
+// CHECK:           %[[SHUFFLED:.*]], %{{.*}} = gpu.shuffle  xor %[[PARTIAL:.*]], %c2_i32
+// CHECK-NEXT:      %[[RAWMAX:.*]] = arith.maximumf %[[PARTIAL]], %[[SHUFFLED]] : f32
+// CHECK-NEXT:      %[[SCALEDMAX:.*]] = arith.mulf %[[RAWMAX]], %[[SCALE:.*]] : f32
+// CHECK-NEXT:      %[[CANDIDATE:.*]] = arith.maximumf %[[MAXOLD:.*]], %[[SCALEDMAX]] : f32
+// CHECK-NEXT:      %[[THRESHOLD:.*]] = arith.constant 8.000000e+00 : f32
+// CHECK-NEXT:      %[[SLACK:.*]] = arith.addf %[[MAXOLD]], %[[THRESHOLD]] : f32
+// CHECK-NEXT:      %[[GROWS:.*]] = arith.cmpf ogt, %[[CANDIDATE]], %[[SLACK]] : f32
+// CHECK-NEXT:      %[[MAXNEW:.*]] = arith.select %[[GROWS]], %[[CANDIDATE]], %[[MAXOLD]] : f32
+// CHECK:           %[[MAXSAFE:.*]] = arith.select %{{.*}}, %{{.*}}, %[[MAXNEW]] : f32
+// CHECK:           %[[EITHER:.*]] = arith.ori %[[GROWS]], %{{.*}} : i1
+// CHECK-NEXT:      %[[ALL:.*]] = arith.constant -1 : i32
+// CHECK-NEXT:      %[[ANY:.*]] = nvvm.vote.sync  any %[[ALL]], %[[EITHER]] -> i1
+// CHECK-NEXT:      %[[RESCALED:.*]]:2 = scf.if %[[ANY]] -> (vector<2xf32>, vector<32xf32>) {
+// CHECK-NEXT:        %[[DROP:.*]] = arith.subf %[[MAXOLD]], %[[MAXSAFE]] : f32
+// CHECK-NEXT:        %[[ALPHA:.*]] = math.exp2 %[[DROP]] : f32
+// CHECK-COUNT-32:    arith.mulf
+// CHECK:             scf.yield
+// CHECK-NEXT:      } else {
+// CHECK-NEXT:        scf.yield %[[SUMS:.*]], %[[ACC:.*]] : vector<2xf32>, vector<32xf32>
+// CHECK-NEXT:      }
+// CHECK:           %[[NEGMAX:.*]] = arith.negf %[[MAXSAFE]] : f32
+// CHECK:           %[[ARG:.*]] = math.fma %{{.*}}, %{{.*}}, %[[NEGMAX]] : f32
+// CHECK-NEXT:      math.exp2 %[[ARG]] : f32
 // CHECK:           nvvm.cp.async.wait.group 1
 // CHECK-NEXT:      nvvm.fence.proxy
 // CHECK-NEXT:      gpu.barrier
@@ -669,6 +701,11 @@ func.func @probs_group_sum_g16(%q: tensor<?x?x16x32xbf16>, %kc: tensor<?x?x1x32x
 // CHECK:         memref.view {{.*}} to memref<128x64xbf16, #gpu.address_space<workgroup>>
 // CHECK:         nvvm.cp.async.wait.group 0
 // CHECK-NEXT:    nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// Each row's -lse in the log2 domain, the addend of p = exp2(fma(s,
+// scale, -lse * log2 e)).
+// CHECK:         %[[NEGLOG2E:.*]] = arith.constant -1.44269502 : f32
+// CHECK-NEXT:    %[[LSE:.*]] = memref.load
+// CHECK-NEXT:    %[[NEGLSE:.*]] = arith.mulf %[[LSE]], %[[NEGLOG2E]] : f32
 // CHECK:         scf.for
 // CHECK-NOT:       nvgpu.ldmatrix
 // CHECK-NOT:       nvvm.mma.sync
@@ -678,7 +715,8 @@ func.func @probs_group_sum_g16(%q: tensor<?x?x16x32xbf16>, %kc: tensor<?x?x1x32x
 // CHECK-COUNT-8:   wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0, 0;
 // CHECK-NOT:       wgmma.mma_async
 // CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;"
-// CHECK:           math.exp2
+// CHECK:           %[[ARG:.*]] = math.fma %{{.*}}, %{{.*}}, %[[NEGLSE]] : f32
+// CHECK-NEXT:      math.exp2 %[[ARG]] : f32
 // CHECK-COUNT-8:   gpu.shuffle  xor %{{.*}}, %c4_i32
 // CHECK-COUNT-4:   gpu.shuffle  xor %{{.*}}, %c8_i32
 // CHECK-COUNT-2:   gpu.shuffle  xor %{{.*}}, %c16_i32

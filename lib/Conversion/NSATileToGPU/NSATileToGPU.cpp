@@ -87,6 +87,10 @@ constexpr int64_t kSwizzleBytes = 128;
 constexpr int64_t kSwizzleAtomBytes = 1024;
 constexpr int64_t kWarpgroupWarps = 4;
 constexpr int64_t kWarpgroupRows = kWarpgroupWarps * kSlabRows;
+// Online softmax: a row's running max moves only when a chunk raises it by
+// more than this (log2 domain), so a chunk's p stay below 2^8 and most
+// chunks skip rescaling the accumulators (see emitAttendMma).
+constexpr double kLazyRescaleLog2 = 8.0;
 // The leading byte offset of a swizzled K-major operand is unused; PTX
 // expects 16 there (1 after the descriptor's shift by 4).
 constexpr int64_t kUnusedLeadingBytes = 16;
@@ -233,8 +237,11 @@ private:
   /// warp's 4 packed (i32) registers of its 16 rows, or one descriptor of
   /// the warpgroup's 64 rows in shared memory; B the descriptor of 16 k rows
   /// (transposed for B stored k-row-major, as V is).
+  /// Without `accumulate` (scale-d = 0) the step ignores acc's values: D =
+  /// A B, so the first step of a product needs no zeroed accumulators.
   SmallVector<Value> wgmmaStep(ArrayRef<Value> aFrag, Value descriptor,
-                               ArrayRef<Value> acc, bool transposeB);
+                               ArrayRef<Value> acc, bool transposeB,
+                               bool accumulate = true);
   /// wgmma.fence before a batch of steps, threading the registers the
   /// batch reads (accumulators, and A fragments written just before).
   SmallVector<Value> wgmmaFence(ArrayRef<Value> registers);
@@ -266,19 +273,20 @@ private:
   Value quadReduce(Value value, bool isMax);
   /// S = Q K^T for the staged chunk: keyChunk / 8 n-tiles x 4 f32 per lane.
   SmallVector<SmallVector<Value>> scoreFragments();
-  /// What a caller computes from the masked, scaled scores (4 per n-tile,
+  /// What a caller computes from the masked scores (4 per n-tile,
   /// flattened) in each branch of maskScores: `fullyVisible` when every
   /// key of the chunk is visible to every row, so none is -inf.
   using MaskedScoresUse = function_ref<SmallVector<Value>(
-      ArrayRef<Value> scaled, bool fullyVisible)>;
-  /// The scores scaled into the log2 domain, -inf where a key is past the
-  /// chunk, after the row, or (with a window) before it; or, with `use`,
-  /// what it computes from them (4 values per n-tile).
+      ArrayRef<Value> masked, bool fullyVisible)>;
+  /// The scores, unscaled (callers fold the scale into one fma per score),
+  /// -inf where a key is past the chunk, after the row, or (with a window)
+  /// before it; or, with `use`, what it computes from them (4 values per
+  /// n-tile).
   SmallVector<SmallVector<Value>>
   maskScores(ArrayRef<SmallVector<Value>> scores, Value chunk, Value n,
              const KeyMap &keys, std::optional<int64_t> window,
              ArrayRef<Value> queryToken, const SlabTokens &slab,
-             double scaleLog2, MaskedScoresUse use = nullptr);
+             MaskedScoresUse use = nullptr);
   /// The key-position map of an attend or probabilities tile op.
   template <typename TileOp> KeyMap keyMapOf(TileOp op) {
     return {map.lookupOrDefault(op.getKeyPos()), op.getKeyStrideAttr().getInt(),
@@ -1651,15 +1659,16 @@ SmallVector<Value> TileLoopLowering::tiedAsm(StringRef asmString,
 SmallVector<Value> TileLoopLowering::wgmmaStep(ArrayRef<Value> aFrag,
                                                Value descriptor,
                                                ArrayRef<Value> acc,
-                                               bool transposeB) {
+                                               bool transposeB,
+                                               bool accumulate) {
   int64_t n = 2 * static_cast<int64_t>(acc.size());
   std::string asmString;
   llvm::raw_string_ostream os(asmString);
   StringRef type = inputType.isBF16() ? "bf16" : "f16";
   // Operands: $0.. the accumulators (out), then A (one shared-memory
   // descriptor, K-major and not transposed, or the warp's 4 registers),
-  // the B descriptor and scale-d (1: accumulate; S starts from zeros, P V
-  // from the rescaled O).
+  // the B descriptor and scale-d (1: accumulate, as P V onto the rescaled
+  // O; 0 for S's first step, which overwrites undefined accumulators).
   bool aInShared = aFrag.size() == 1;
   size_t a = acc.size();
   size_t scale = a + aFrag.size() + 1;
@@ -1677,7 +1686,8 @@ SmallVector<Value> TileLoopLowering::wgmmaStep(ArrayRef<Value> aFrag,
      << (transposeB ? 1 : 0) << ";\n}";
   SmallVector<Value> inputs(aFrag);
   inputs.push_back(descriptor);
-  inputs.push_back(arith::ConstantIntOp::create(b, loc, b.getI32Type(), 1));
+  inputs.push_back(
+      arith::ConstantIntOp::create(b, loc, b.getI32Type(), accumulate ? 1 : 0));
   return tiedAsm(asmString, acc, inputs);
 }
 
@@ -1717,7 +1727,10 @@ SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
     // (stride; the leading offset is unused with swizzling).
     // Q (A) is read from its swizzled tile like K, so no registers hold it
     // across the chunk loop.
-    SmallVector<Value> acc(4 * keyTiles, f32(0.0));
+    // The first step overwrites the accumulators (scale-d = 0): they start
+    // undefined instead of as 4 * keyTiles zeroing moves per chunk.
+    SmallVector<Value> acc(4 * keyTiles,
+                           LLVM::PoisonOp::create(b, loc, b.getF32Type()));
     acc = wgmmaFence(acc);
     for (int64_t k = 0; k < headDim / 16; ++k) {
       int64_t dim = 16 * k;
@@ -1732,7 +1745,7 @@ SmallVector<SmallVector<Value>> TileLoopLowering::scoreFragments() {
           wgmmaDescriptor(keyTile, panelOffset(keyChunk), kUnusedLeadingBytes,
                           kSwizzleAtomBytes);
       acc = wgmmaStep({queryDescriptor}, keyDescriptor, acc,
-                      /*transposeB=*/false);
+                      /*transposeB=*/false, /*accumulate=*/k > 0);
     }
     acc = wgmmaWait(acc);
     // The accumulators of n-tile j are laid out as mma.sync's C fragment.
@@ -1797,12 +1810,10 @@ SlabTokens TileLoopLowering::rowSpanTokens(Value queryPos, Value firstRow,
           add(queryPos, arith::DivUIOp::create(b, loc, last, index(heads)))};
 }
 
-SmallVector<SmallVector<Value>>
-TileLoopLowering::maskScores(ArrayRef<SmallVector<Value>> scores, Value chunk,
-                             Value n, const KeyMap &keys,
-                             std::optional<int64_t> window,
-                             ArrayRef<Value> queryToken, const SlabTokens &slab,
-                             double scaleLog2, MaskedScoresUse use) {
+SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
+    ArrayRef<SmallVector<Value>> scores, Value chunk, Value n,
+    const KeyMap &keys, std::optional<int64_t> window,
+    ArrayRef<Value> queryToken, const SlabTokens &slab, MaskedScoresUse use) {
   const int64_t keyTiles = keyTilesPerChunk();
   double negInf = -std::numeric_limits<double>::infinity();
   auto keyToken = [&](Value keyRow) { return this->keyToken(keys, keyRow); };
@@ -1817,11 +1828,7 @@ TileLoopLowering::maskScores(ArrayRef<SmallVector<Value>> scores, Value chunk,
     assert(used.size() == flat.size() && "one value per score");
     return used;
   };
-  SmallVector<SmallVector<Value>> scaled(keyTiles);
-  for (int64_t j = 0; j < keyTiles; ++j)
-    for (int64_t e = 0; e < 4; ++e)
-      scaled[j].push_back(
-          arith::MulFOp::create(b, loc, scores[j][e], f32(scaleLog2)));
+  SmallVector<SmallVector<Value>> masked(scores);
 
   // A full chunk that every row of the slab sees entirely (the common case
   // away from the diagonal and the window's edge) needs no per-key masks.
@@ -1842,7 +1849,7 @@ TileLoopLowering::maskScores(ArrayRef<SmallVector<Value>> scores, Value chunk,
   auto ifFull = scf::IfOp::create(b, loc, types, fullyVisible, true);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&ifFull.getThenRegion().front());
-  scf::YieldOp::create(b, loc, flatten(scaled, /*full=*/true));
+  scf::YieldOp::create(b, loc, flatten(masked, /*full=*/true));
   b.setInsertionPointToStart(&ifFull.getElseRegion().front());
   for (int64_t j = 0; j < keyTiles; ++j) {
     for (int64_t e = 0; e < 4; ++e) {
@@ -1860,11 +1867,11 @@ TileLoopLowering::maskScores(ArrayRef<SmallVector<Value>> scores, Value chunk,
             arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
                                   add(token, index(*window)),
                                   queryToken[rowSel]));
-      scaled[j][e] =
-          arith::SelectOp::create(b, loc, visible, scaled[j][e], f32(negInf));
+      masked[j][e] =
+          arith::SelectOp::create(b, loc, visible, masked[j][e], f32(negInf));
     }
   }
-  scf::YieldOp::create(b, loc, flatten(scaled, /*full=*/false));
+  scf::YieldOp::create(b, loc, flatten(masked, /*full=*/false));
   SmallVector<SmallVector<Value>> result(keyTiles);
   for (int64_t j = 0; j < keyTiles; ++j)
     for (int64_t e = 0; e < 4; ++e)
@@ -1982,46 +1989,97 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       stageChunk(key, keyTile, headDim, next, nextN, nextEnabled);
     }
 
-    // Mask, scale, and the online-softmax update for the lane's two rows.
+    // Mask, then the online-softmax update for the lane's two rows in the
+    // log2 domain. The row max is taken over the raw scores and scaled
+    // once (a positive scale and monotonic rounding keep the max), and each
+    // p = exp2(s * scale - max) is one fma.
     Value maxOld[2], sumOld[2], rowMax[2];
     for (int i = 0; i < 2; ++i) {
       maxOld[i] = vector::ExtractOp::create(b, loc, current[0], i);
       sumOld[i] = vector::ExtractOp::create(b, loc, current[1], i);
       rowMax[i] = f32(negInf);
     }
-    scores = maskScores(scores, chunk, n, keys, window, queryToken, slab,
-                        scaleLog2);
+    scores = maskScores(scores, chunk, n, keys, window, queryToken, slab);
     for (int64_t j = 0; j < keyTiles; ++j)
       for (int64_t e = 0; e < 4; ++e)
         rowMax[e / 2] =
             arith::MaximumFOp::create(b, loc, rowMax[e / 2], scores[j][e]);
-    Value maxNew[2], alpha[2], sumNew[2], maxSafe[2];
+    // Lazy rescaling: a row keeps its running max until a chunk raises it
+    // by more than kLazyRescaleLog2, so its p stay below 2^8 (exact: the
+    // sum and the accumulators share the stale max, and P's bf16/f16
+    // rounding is relative). Only when some row of the warp moves are the
+    // sums and the Dv / 2 accumulators rescaled, a branch uniform over the
+    // warp; most chunks past the first few skip it.
+    Value maxNew[2], maxSafe[2], grows[2];
     for (int i = 0; i < 2; ++i) {
-      maxNew[i] = arith::MaximumFOp::create(b, loc, maxOld[i],
-                                            quadReduce(rowMax[i], true));
+      Value candidate = arith::MaximumFOp::create(
+          b, loc, maxOld[i],
+          arith::MulFOp::create(b, loc, quadReduce(rowMax[i], true),
+                                f32(scaleLog2)));
+      grows[i] = arith::CmpFOp::create(
+          b, loc, arith::CmpFPredicate::OGT, candidate,
+          arith::AddFOp::create(b, loc, maxOld[i], f32(kLazyRescaleLog2)));
+      maxNew[i] =
+          arith::SelectOp::create(b, loc, grows[i], candidate, maxOld[i]);
       // A row that has seen nothing yet keeps max -inf; subtract 0 then, so
       // exp2 gives 0 rather than NaN.
       Value unseen = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
                                            maxNew[i], f32(negInf));
       maxSafe[i] = arith::SelectOp::create(b, loc, unseen, f32(0.0), maxNew[i]);
-      alpha[i] = math::Exp2Op::create(
-          b, loc, arith::SubFOp::create(b, loc, maxOld[i], maxSafe[i]));
-      sumNew[i] = arith::MulFOp::create(b, loc, sumOld[i], alpha[i]);
     }
+    Value anyGrows = NVVM::VoteSyncOp::create(
+        b, loc, b.getI1Type(),
+        arith::ConstantIntOp::create(b, loc, b.getI32Type(), -1),
+        arith::OrIOp::create(b, loc, grows[0], grows[1]),
+        NVVM::VoteSyncKind::any);
+    auto rowStateType = VectorType::get({2}, b.getF32Type());
+    auto accType = VectorType::get({valueDim / 2}, b.getF32Type());
+    auto ifRescale =
+        scf::IfOp::create(b, loc, TypeRange{rowStateType, accType}, anyGrows,
+                          /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard rescaleGuard(b);
+      b.setInsertionPointToStart(&ifRescale.getThenRegion().front());
+      // alpha is exactly 1 for the rows that keep their max.
+      Value alpha[2], sums[2];
+      for (int i = 0; i < 2; ++i) {
+        alpha[i] = math::Exp2Op::create(
+            b, loc, arith::SubFOp::create(b, loc, maxOld[i], maxSafe[i]));
+        sums[i] = arith::MulFOp::create(b, loc, sumOld[i], alpha[i]);
+      }
+      SmallVector<Value> rescaled;
+      for (int64_t i = 0; i < valueDim / 2; ++i)
+        rescaled.push_back(arith::MulFOp::create(
+            b, loc, vector::ExtractOp::create(b, loc, current[2], i),
+            alpha[(i % 4) / 2]));
+      scf::YieldOp::create(
+          b, loc,
+          ValueRange{
+              vector::FromElementsOp::create(b, loc, rowStateType,
+                                             ValueRange{sums[0], sums[1]}),
+              vector::FromElementsOp::create(b, loc, accType, rescaled)});
+      b.setInsertionPointToStart(&ifRescale.getElseRegion().front());
+      scf::YieldOp::create(b, loc, ValueRange{current[1], current[2]});
+    }
+    Value sumNew[2];
+    for (int i = 0; i < 2; ++i)
+      sumNew[i] = vector::ExtractOp::create(b, loc, ifRescale.getResult(0), i);
+    Value negMaxSafe[2] = {arith::NegFOp::create(b, loc, maxSafe[0]),
+                           arith::NegFOp::create(b, loc, maxSafe[1])};
     for (int64_t j = 0; j < keyTiles; ++j)
       for (int64_t e = 0; e < 4; ++e) {
         int rowSel = e / 2;
         scores[j][e] = math::Exp2Op::create(
             b, loc,
-            arith::SubFOp::create(b, loc, scores[j][e], maxSafe[rowSel]));
+            math::FmaOp::create(b, loc, scores[j][e], f32(scaleLog2),
+                                negMaxSafe[rowSel]));
         sumNew[rowSel] =
             arith::AddFOp::create(b, loc, sumNew[rowSel], scores[j][e]);
       }
     SmallVector<Value> acc;
     for (int64_t i = 0; i < valueDim / 2; ++i)
-      acc.push_back(arith::MulFOp::create(
-          b, loc, vector::ExtractOp::create(b, loc, current[2], i),
-          alpha[(i % 4) / 2]));
+      acc.push_back(
+          vector::ExtractOp::create(b, loc, ifRescale.getResult(1), i));
 
     // O += P V: P's C fragments are A fragments of the next product
     // (16 keys = n-tiles 2kk and 2kk+1); V fragments by transposing
@@ -2099,8 +2157,6 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       stageChunk(value, valueTile, valueDim, next, nextN, nextEnabled);
     }
 
-    auto rowStateType = VectorType::get({2}, b.getF32Type());
-    auto accType = VectorType::get({valueDim / 2}, b.getF32Type());
     scf::YieldOp::create(
         b, loc,
         ValueRange{
@@ -2291,8 +2347,8 @@ void TileLoopLowering::emitProbsMma() {
   Value queryPos = map.lookupOrDefault(probs.getQueryPos());
   KeyMap keys = keyMapOf(probs);
   double scaleLog2 = probs.getScale().convertToDouble() * M_LOG2E;
-  // The lane's rows: query token and lse (log2 domain).
-  Value queryToken[2], lseLog2[2];
+  // The lane's rows: query token and -lse (log2 domain, the fma's addend).
+  Value queryToken[2], negLseLog2[2];
   for (int i = 0; i < 2; ++i) {
     queryToken[i] = add(queryPos, rowPos[i]);
     SmallVector<Value> indices(lseSlice.offsets);
@@ -2300,9 +2356,9 @@ void TileLoopLowering::emitProbsMma() {
         add(indices[lseSlice.keptDims[0]], rowPos[i]);
     indices[lseSlice.keptDims[1]] =
         add(indices[lseSlice.keptDims[1]], rowHead[i]);
-    lseLog2[i] = arith::MulFOp::create(
+    negLseLog2[i] = arith::MulFOp::create(
         b, loc, memref::LoadOp::create(b, loc, lseSlice.buffer, indices),
-        f32(M_LOG2E));
+        f32(-M_LOG2E));
   }
   SlabTokens slab = slabTokens(queryPos);
   SlabTokens staged = stagingTokens(queryPos);
@@ -2384,18 +2440,21 @@ void TileLoopLowering::emitProbsMma() {
       stageChunk(key, keyTile, headDim, chunk, n, Value());
       waitForTiles(0);
     }
-    // p = exp2(s - lse). Masked keys (-inf) give 0, also in rows whose lse
+    // p = exp2(s * scale - lse), one fma in the log2 domain. Masked keys
+    // (-inf) give 0, also in rows whose lse
     // is -inf; a chunk every row sees entirely has neither (its scores and
     // its rows' lse are finite), so it skips that test: the kernel is
     // issue-bound. Rows past the tile need no zeroing: the tile holds whole
     // positions (G divides 16), so they are whole positions whose values
     // meet no valid row's in the group sums and are never stored.
-    auto probabilities = [&](ArrayRef<Value> scaled,
+    auto probabilities = [&](ArrayRef<Value> masked,
                              bool fullyVisible) -> SmallVector<Value> {
       SmallVector<Value> values;
-      for (auto [i, score] : llvm::enumerate(scaled)) {
+      for (auto [i, score] : llvm::enumerate(masked)) {
         Value p = math::Exp2Op::create(
-            b, loc, arith::SubFOp::create(b, loc, score, lseLog2[(i % 4) / 2]));
+            b, loc,
+            math::FmaOp::create(b, loc, score, f32(scaleLog2),
+                                negLseLog2[(i % 4) / 2]));
         if (!fullyVisible) {
           Value masked = arith::CmpFOp::create(
               b, loc, arith::CmpFPredicate::OEQ, score,
@@ -2409,7 +2468,7 @@ void TileLoopLowering::emitProbsMma() {
     SmallVector<Value> values;
     for (const SmallVector<Value> &tile :
          maskScores(scoreFragments(), chunk, n, keys, std::nullopt, queryToken,
-                    slab, scaleLog2, probabilities))
+                    slab, probabilities))
       llvm::append_range(values, tile);
     if (scatterSums) {
       // A lane's two rows are heads g and g + 8: add them, then halve the
