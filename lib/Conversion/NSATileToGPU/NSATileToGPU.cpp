@@ -2441,12 +2441,12 @@ void TileLoopLowering::emitProbsMma() {
       waitForTiles(0);
     }
     // p = exp2(s * scale - lse), one fma in the log2 domain. Masked keys
-    // (-inf) give 0, also in rows whose lse
-    // is -inf; a chunk every row sees entirely has neither (its scores and
-    // its rows' lse are finite), so it skips that test: the kernel is
-    // issue-bound. Rows past the tile need no zeroing: the tile holds whole
-    // positions (G divides 16), so they are whole positions whose values
-    // meet no valid row's in the group sums and are never stored.
+    // (-inf) give 0, also in rows whose lse is -inf; a chunk every row sees
+    // entirely has neither (its scores and its rows' lse are finite), so it
+    // skips that test: the kernel is issue-bound. Rows past the tile need
+    // no zeroing: the tile holds whole positions (G divides 16), so they
+    // are whole positions whose values meet no valid row's in the group
+    // sums and are never stored.
     auto probabilities = [&](ArrayRef<Value> masked,
                              bool fullyVisible) -> SmallVector<Value> {
       SmallVector<Value> values;
