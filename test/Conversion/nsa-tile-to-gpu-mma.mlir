@@ -78,7 +78,7 @@
 // Row max over the lane quad, then exp2.
 // CHECK:               gpu.shuffle  xor %{{.*}}, %c1_i32
 // CHECK:               gpu.shuffle  xor %{{.*}}, %c2_i32
-// CHECK:               math.exp2
+// CHECK:               "ex2.approx.ftz.f32 $0, $1;"
 // O += P V once this chunk's values have landed, V fragments by transposing
 // ldmatrix; then the next chunk's values start loading.
 // CHECK:               nvvm.cp.async.wait.group 1
@@ -267,7 +267,7 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // CHECK-NEXT:      %[[ANY:.*]] = nvvm.vote.sync  any %[[ALL]], %[[EITHER]] -> i1
 // CHECK-NEXT:      %[[RESCALED:.*]]:2 = scf.if %[[ANY]] -> (vector<2xf32>, vector<32xf32>) {
 // CHECK-NEXT:        %[[DROP:.*]] = arith.subf %[[MAXOLD]], %[[MAXSAFE]] : f32
-// CHECK-NEXT:        %[[ALPHA:.*]] = math.exp2 %[[DROP]] : f32
+// CHECK-NEXT:        %[[ALPHA:.*]] = llvm.inline_asm asm_dialect = att "ex2.approx.ftz.f32 $0, $1;", "=f,f" %[[DROP]] : (f32) -> f32
 // CHECK-COUNT-32:    arith.mulf
 // CHECK:             scf.yield
 // CHECK-NEXT:      } else {
@@ -275,7 +275,7 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // CHECK-NEXT:      }
 // CHECK:           %[[NEGMAX:.*]] = arith.negf %[[MAXSAFE]] : f32
 // CHECK:           %[[ARG:.*]] = math.fma %{{.*}}, %{{.*}}, %[[NEGMAX]] : f32
-// CHECK-NEXT:      math.exp2 %[[ARG]] : f32
+// CHECK-NEXT:      llvm.inline_asm asm_dialect = att "ex2.approx.ftz.f32 $0, $1;", "=f,f" %[[ARG]] : (f32) -> f32
 // CHECK:           nvvm.cp.async.wait.group 1
 // CHECK-NEXT:      nvvm.fence.proxy
 // CHECK-NEXT:      gpu.barrier
@@ -548,7 +548,7 @@ func.func @compressed_f32(%q: tensor<?x?x4x32xf32>, %kc: tensor<?x?x2x32xf32>, %
 // CHECK-NOT:         nvvm.cp.async
 // CHECK:             nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = false} : memref<64x40xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK:             nvvm.mma.sync
-// CHECK:             math.exp2
+// CHECK:             "ex2.approx.ftz.f32 $0, $1;"
 // CHECK-NOT:         nvgpu.ldmatrix
 // CHECK:           } else {
 // CHECK:           vector.store %{{.*}}, %{{.*}} : memref<?x?x8x?xf32>, vector<2xf32>
@@ -600,7 +600,7 @@ func.func @window_small_smem(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16
 // CHECK-LABEL: func.func @probs_group_sum_g4
 // CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c5120_i32
 // CHECK:         nvvm.mma.sync
-// CHECK:         math.exp2
+// CHECK:         "ex2.approx.ftz.f32 $0, $1;"
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c4_i32
 // CHECK:         gpu.shuffle  xor %{{.*}}, %c8_i32
 // CHECK-NOT:     gpu.shuffle  xor %{{.*}}, %c16_i32
@@ -645,11 +645,11 @@ func.func @probs_group_sum_g4(%q: tensor<?x?x8x32xbf16>, %kc: tensor<?x?x2x32xbf
 // CHECK:         %[[P:.*]]:32 = scf.if %{{.*}} -> (f32,
 // CHECK-NOT:       arith.cmpf
 // CHECK-NOT:       arith.select
-// CHECK:           math.exp2
+// CHECK:           "ex2.approx.ftz.f32 $0, $1;"
 // CHECK-NOT:       arith.cmpf
 // CHECK-NOT:       arith.select
 // CHECK:         } else {
-// CHECK:           math.exp2
+// CHECK:           "ex2.approx.ftz.f32 $0, $1;"
 // CHECK:           %[[MASKED:.*]] = arith.cmpf oeq
 // CHECK:           arith.select %[[MASKED]], %{{.*}}, %{{.*}} : f32
 // CHECK-NOT:     gpu.shuffle
@@ -716,7 +716,7 @@ func.func @probs_group_sum_g16(%q: tensor<?x?x16x32xbf16>, %kc: tensor<?x?x1x32x
 // CHECK-NOT:       wgmma.mma_async
 // CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;"
 // CHECK:           %[[ARG:.*]] = math.fma %{{.*}}, %{{.*}}, %[[NEGLSE]] : f32
-// CHECK-NEXT:      math.exp2 %[[ARG]] : f32
+// CHECK-NEXT:      llvm.inline_asm asm_dialect = att "ex2.approx.ftz.f32 $0, $1;", "=f,f" %[[ARG]] : (f32) -> f32
 // CHECK-COUNT-8:   gpu.shuffle  xor %{{.*}}, %c4_i32
 // CHECK-COUNT-4:   gpu.shuffle  xor %{{.*}}, %c8_i32
 // CHECK-COUNT-2:   gpu.shuffle  xor %{{.*}}, %c16_i32

@@ -122,7 +122,8 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     computes, two barriers per chunk (warp-private tiles always use one
     stage). The probability kernels use the same ring (with one stage they
     wait for each chunk). The online softmax runs on the accumulator
-    fragments (exp2 domain, the scale folded into one fma per score; row
+    fragments (exp2 domain, one `ex2.approx.ftz.f32` per score, the scale
+    folded into one fma per score; row
     max and sum reduced over the lane quad; the running max moves only
     when a chunk raises it by more than 8 in log2, and the accumulators
     are rescaled only when some row of the warp moved, a warp-uniform

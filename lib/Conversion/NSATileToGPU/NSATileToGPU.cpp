@@ -271,6 +271,13 @@ private:
     return wgmma ? kWarpgroupRows * headDim * inputBytes() : 0;
   }
   Value quadReduce(Value value, bool isMax);
+  /// 2^x as one `ex2.approx.ftz.f32` (a single MUFU.EX2). math.exp2 lowers
+  /// to the non-ftz `ex2.approx.f32`, which ptxas wraps in a fix-up for
+  /// subnormal inputs and results, several instructions per exponential in
+  /// kernels whose time follows their instruction count. The softmax
+  /// exponentials are at most 2^8 and each row's sum holds a term >= 1,
+  /// so flushing results below 2^-126 to 0 changes nothing measurable.
+  Value exp2Ftz(Value x);
   /// S = Q K^T for the staged chunk: keyChunk / 8 n-tiles x 4 f32 per lane.
   SmallVector<SmallVector<Value>> scoreFragments();
   /// What a caller computes from the masked scores (4 per n-tile,
@@ -1706,6 +1713,18 @@ SmallVector<Value> TileLoopLowering::wgmmaWait(ArrayRef<Value> acc,
   return results;
 }
 
+Value TileLoopLowering::exp2Ftz(Value x) {
+  return LLVM::InlineAsmOp::create(
+             b, loc, b.getF32Type(), ValueRange{x},
+             "ex2.approx.ftz.f32 $0, $1;", "=f,f",
+             /*has_side_effects=*/false, /*is_align_stack=*/false,
+             LLVM::tailcallkind::TailCallKind::None,
+             LLVM::AsmDialectAttr::get(b.getContext(),
+                                       LLVM::AsmDialect::AD_ATT),
+             /*operand_attrs=*/ArrayAttr())
+      .getRes();
+}
+
 Value TileLoopLowering::quadReduce(Value value, bool isMax) {
   // The 4 lanes of a quad hold the columns of the same two rows.
   for (int64_t offset : {1, 2}) {
@@ -2043,8 +2062,8 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       // alpha is exactly 1 for the rows that keep their max.
       Value alpha[2], sums[2];
       for (int i = 0; i < 2; ++i) {
-        alpha[i] = math::Exp2Op::create(
-            b, loc, arith::SubFOp::create(b, loc, maxOld[i], maxSafe[i]));
+        alpha[i] =
+            exp2Ftz(arith::SubFOp::create(b, loc, maxOld[i], maxSafe[i]));
         sums[i] = arith::MulFOp::create(b, loc, sumOld[i], alpha[i]);
       }
       SmallVector<Value> rescaled;
@@ -2069,10 +2088,8 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
     for (int64_t j = 0; j < keyTiles; ++j)
       for (int64_t e = 0; e < 4; ++e) {
         int rowSel = e / 2;
-        scores[j][e] = math::Exp2Op::create(
-            b, loc,
-            math::FmaOp::create(b, loc, scores[j][e], f32(scaleLog2),
-                                negMaxSafe[rowSel]));
+        scores[j][e] = exp2Ftz(math::FmaOp::create(
+            b, loc, scores[j][e], f32(scaleLog2), negMaxSafe[rowSel]));
         sumNew[rowSel] =
             arith::AddFOp::create(b, loc, sumNew[rowSel], scores[j][e]);
       }
@@ -2451,10 +2468,8 @@ void TileLoopLowering::emitProbsMma() {
                              bool fullyVisible) -> SmallVector<Value> {
       SmallVector<Value> values;
       for (auto [i, score] : llvm::enumerate(masked)) {
-        Value p = math::Exp2Op::create(
-            b, loc,
-            math::FmaOp::create(b, loc, score, f32(scaleLog2),
-                                negLseLog2[(i % 4) / 2]));
+        Value p = exp2Ftz(math::FmaOp::create(b, loc, score, f32(scaleLog2),
+                                              negLseLog2[(i % 4) / 2]));
         if (!fullyVisible) {
           Value masked = arith::CmpFOp::create(
               b, loc, arith::CmpFPredicate::OEQ, score,
