@@ -72,9 +72,21 @@
 // masks (causal and window tests, -inf selects).
 // CHECK:               scf.if %{{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 // CHECK-NOT:             arith.cmpi
+// The others bound each row's visible columns once per chunk, as one range
+// [lo, hi) relative to the lane's first column (floor division by the key
+// stride, clamped to the chunk, as i32): per score, one i32 compare of its
+// constant column offset per bound.
 // CHECK:               } else {
-// CHECK:                 arith.cmpi sle
-// CHECK:                 arith.select
+// CHECK:                 arith.floordivsi
+// CHECK:                 %[[HI0:.*]] = arith.maxsi %{{.*}}, %{{.*}} : i32
+// CHECK:                 %[[LO0:.*]] = arith.maxsi %{{.*}}, %{{.*}} : i32
+// CHECK:                 arith.maxsi %{{.*}}, %{{.*}} : i32
+// CHECK:                 arith.maxsi %{{.*}}, %{{.*}} : i32
+// CHECK-NOT:             arith.floordivsi
+// CHECK:                 %[[BEFORE:.*]] = arith.cmpi slt, %c0_i32{{[_0-9]*}}, %[[HI0]] : i32
+// CHECK-NEXT:            %[[INWINDOW:.*]] = arith.cmpi sge, %c0_i32{{[_0-9]*}}, %[[LO0]] : i32
+// CHECK-NEXT:            %[[VISIBLE:.*]] = arith.andi %[[BEFORE]], %[[INWINDOW]] : i1
+// CHECK:                 arith.select %[[VISIBLE]], %{{.*}}, %{{.*}} : f32
 // Row max over the lane quad, then exp2.
 // CHECK:               gpu.shuffle  xor %{{.*}}, %c1_i32
 // CHECK:               gpu.shuffle  xor %{{.*}}, %c2_i32
