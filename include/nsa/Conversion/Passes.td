@@ -128,7 +128,11 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     when a chunk raises it by more than 8 in log2, and the accumulators
     are rescaled only when some row of the warp moved, a warp-uniform
     branch); chunks that no row of the slab can see are skipped, and
-    chunks that every row sees entirely skip the per-key masks. Other types
+    chunks that every row sees entirely skip the per-key masks; in the
+    others each row's visible keys are one range of the chunk's columns,
+    bounded once per chunk (key row x has token `key_stride * x +
+    key_offset`: one floor division per bound), so a score's test is an
+    i32 compare of its column offset per bound. Other types
     and shapes keep the CUDA-core kernel above.
 
     With `#nsa.target<mma = "wgmma">` (or `"auto"`, the default, on

@@ -1870,65 +1870,85 @@ SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
   b.setInsertionPointToStart(&ifFull.getThenRegion().front());
   scf::YieldOp::create(b, loc, flatten(masked, /*full=*/true));
   b.setInsertionPointToStart(&ifFull.getElseRegion().front());
-  // Per row, the visible columns of the chunk are one range [lo, hi): key
-  // row x has token stride * x + offset, so with x = keyPos + chunk + column
+  // Which keys of a partly visible chunk a row sees. The wgmma kernels
+  // bound each row's visible columns once per chunk: key row x has token
+  // stride * x + offset, so with x = keyPos + chunk + column
   //   causal:  token <= q      <=> x <= floor((q - offset) / stride),
   //   window:  token + w > q   <=> x >  floor((q - w - offset) / stride),
-  // and column < n. Each bound is taken relative to the lane's first column
-  // and clamped to [0, keyChunk], so a score's test is an i32 compare of its
-  // constant column offset (8 j + e % 2): 2 or 3 instructions per score
-  // instead of ~10 of 64-bit token arithmetic. The bounds are i32 from the
-  // start (positions and key rows are far below 2^31: a KV tensor of 2^31
-  // tokens would not fit in memory), and their chunk-invariant part is
-  // hoisted out of the loop, so that it holds 32-bit registers.
-  auto i32 = [&](Value value) {
-    return arith::IndexCastOp::create(b, loc, b.getI32Type(), value)
-        .getResult();
-  };
-  Value chunkFirst = i32(chunk), lanePairI32 = i32(lanePair);
-  auto relativeBound = [&](Value tokenLimit, Value cap) {
-    Value lastRow = arith::FloorDivSIOp::create(
-        b, loc, arith::SubIOp::create(b, loc, tokenLimit, index(keys.offset)),
-        index(keys.stride));
-    Value invariant = i32(arith::SubIOp::create(b, loc, add(lastRow, index(1)),
-                                                add(keys.keyPos, lanePair)));
-    Value bound = arith::SubIOp::create(b, loc, invariant, chunkFirst);
-    if (cap)
-      bound = arith::MinSIOp::create(
-          b, loc, bound, arith::SubIOp::create(b, loc, i32(cap), lanePairI32));
-    auto constant = [&](int64_t value) {
+  // and column < n, one range [lo, hi). Taken relative to the lane's first
+  // column and clamped to [0, keyChunk], a score's test is an i32 compare
+  // of its constant column offset (8 j + e % 2) per bound: 2 or 3
+  // instructions instead of ~10 of 64-bit token arithmetic. The bounds are
+  // i32 from the start (positions and key rows are far below 2^31: a KV
+  // tensor of 2^31 tokens would not fit in memory), so their hoisted
+  // chunk-invariant part holds 32-bit registers. The mma.sync kernels keep
+  // the per-key token compares: the selected kernel, bound by its K/V
+  // reads, measured 0.4-2% slower with the bounds.
+  Value hi[2], lo[2];
+  if (wgmma) {
+    auto i32 = [&](Value value) {
+      return arith::IndexCastOp::create(b, loc, b.getI32Type(), value)
+          .getResult();
+    };
+    auto i32Constant = [&](int64_t value) {
       return arith::ConstantIntOp::create(b, loc, b.getI32Type(), value);
     };
-    return arith::MaxSIOp::create(
-               b, loc,
-               arith::MinSIOp::create(b, loc, bound, constant(keyChunk)),
-               constant(0))
-        .getResult();
-  };
-  Value hi[2], lo[2];
-  for (int row = 0; row < 2; ++row) {
-    hi[row] = relativeBound(queryToken[row], n);
-    if (window)
-      lo[row] = relativeBound(
-          arith::SubIOp::create(b, loc, queryToken[row], index(*window)),
-          Value());
+    Value chunkFirst = i32(chunk), lanePairI32 = i32(lanePair);
+    auto relativeBound = [&](Value tokenLimit, Value cap) -> Value {
+      Value lastRow = arith::FloorDivSIOp::create(
+          b, loc, arith::SubIOp::create(b, loc, tokenLimit, index(keys.offset)),
+          index(keys.stride));
+      Value invariant = i32(arith::SubIOp::create(
+          b, loc, add(lastRow, index(1)), add(keys.keyPos, lanePair)));
+      Value bound = arith::SubIOp::create(b, loc, invariant, chunkFirst);
+      if (cap)
+        bound = arith::MinSIOp::create(
+            b, loc, bound,
+            arith::SubIOp::create(b, loc, i32(cap), lanePairI32));
+      return arith::MaxSIOp::create(
+          b, loc, arith::MinSIOp::create(b, loc, bound, i32Constant(keyChunk)),
+          i32Constant(0));
+    };
+    for (int row = 0; row < 2; ++row) {
+      hi[row] = relativeBound(queryToken[row], n);
+      if (window)
+        lo[row] = relativeBound(
+            arith::SubIOp::create(b, loc, queryToken[row], index(*window)),
+            Value());
+    }
   }
-  for (int64_t j = 0; j < keyTiles; ++j) {
-    for (int64_t e = 0; e < 4; ++e) {
-      int rowSel = e / 2;
+  auto visibleAt = [&](int64_t j, int64_t e) -> Value {
+    int rowSel = e / 2;
+    if (wgmma) {
       Value column =
           arith::ConstantIntOp::create(b, loc, b.getI32Type(), 8 * j + e % 2);
       Value visible = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
                                             column, hi[rowSel]);
-      if (window)
-        visible = arith::AndIOp::create(
-            b, loc, visible,
-            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, column,
-                                  lo[rowSel]));
-      masked[j][e] =
-          arith::SelectOp::create(b, loc, visible, masked[j][e], f32(negInf));
+      if (!window)
+        return visible;
+      return arith::AndIOp::create(
+          b, loc, visible,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, column,
+                                lo[rowSel]));
     }
-  }
+    Value column = add(lanePair, index(8 * j + e % 2));
+    Value token = keyToken(add(chunk, column));
+    Value visible = arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, column, n),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, token,
+                              queryToken[rowSel]));
+    if (!window)
+      return visible;
+    return arith::AndIOp::create(
+        b, loc, visible,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                              add(token, index(*window)), queryToken[rowSel]));
+  };
+  for (int64_t j = 0; j < keyTiles; ++j)
+    for (int64_t e = 0; e < 4; ++e)
+      masked[j][e] = arith::SelectOp::create(b, loc, visibleAt(j, e),
+                                             masked[j][e], f32(negInf));
   scf::YieldOp::create(b, loc, flatten(masked, /*full=*/false));
   SmallVector<SmallVector<Value>> result(keyTiles);
   for (int64_t j = 0; j < keyTiles; ++j)
