@@ -128,11 +128,7 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     when a chunk raises it by more than 8 in log2, and the accumulators
     are rescaled only when some row of the warp moved, a warp-uniform
     branch); chunks that no row of the slab can see are skipped, and
-    chunks that every row sees entirely skip the per-key masks; in the
-    others each row's visible keys are one range of the chunk's columns,
-    bounded once per chunk (key row x has token `key_stride * x +
-    key_offset`: one floor division per bound), so a score's test is an
-    i32 compare of its column offset per bound. Other types
+    chunks that every row sees entirely skip the per-key masks. Other types
     and shapes keep the CUDA-core kernel above.
 
     With `#nsa.target<mma = "wgmma">` (or `"auto"`, the default, on
@@ -151,6 +147,12 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     tensor cores; each batch of steps is fenced, committed and waited for
     as inline PTX that threads the accumulators (and P's registers), so
     their reads and writes stay in order around the asynchronous steps.
+    In a chunk that some row does not see entirely, each row's visible keys
+    are one range of the chunk's columns, bounded once per chunk (key row
+    x has token `key_stride * x + key_offset`: one floor division per
+    bound), so a score's test is an i32 compare of its column offset per
+    bound instead of 64-bit token arithmetic (the `mma.sync` kernels keep
+    the per-key token compares, measured faster for the selected kernel).
 
     `nsa.prefetch_tile` becomes `nvvm.prefetch level = L2` over the
     128-byte lines of its rows, split among the threads that walk the
