@@ -23,7 +23,8 @@
 // (default 3) resident CTAs per SM.
 // CHECK-NEXT:    nsa.min_ctas_per_sm 3
 // The query fragments: pairs of bf16 per register, 2 k-steps x 4 registers.
-// CHECK-COUNT-8: vector.load %{{.*}} : memref<?x?x8x32xbf16>, vector<2xbf16>
+// A pair starts at an even column of rows of 32 elements: 4-byte aligned.
+// CHECK-COUNT-8: vector.load %{{.*}}] {alignment = 4 : i64} : memref<?x?x8x32xbf16>, vector<2xbf16>
 // CHECK:         %[[SMEM:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
 // CHECK:         %[[KT:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK:         %[[VT:.*]] = memref.view %[[SMEM]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<64x24xbf16, #gpu.address_space<workgroup>>
@@ -104,10 +105,11 @@
 // CHECK-NOT:           nvvm.mma.sync
 // CHECK:             }
 // CHECK:           nvvm.cp.async.wait.group 0
-// Finalize: the row sums reduced over the quad; pairs stored per lane.
+// Finalize: the row sums reduced over the quad; pairs stored per lane, each
+// a 4-byte aligned store.
 // CHECK:         gpu.shuffle  xor
 // CHECK:         math.log
-// CHECK:         vector.store %{{.*}}, %{{.*}} : memref<?x?x8x16xbf16>, vector<2xbf16>
+// CHECK:         vector.store %{{.*}}] {alignment = 4 : i64} : memref<?x?x8x16xbf16>, vector<2xbf16>
 // NOMMA-LABEL: func.func @window_bf16
 // NOMMA-NOT:   nvvm.mma.sync
 // NOMMA-NOT:   dynamic_shared_memory_size
@@ -570,7 +572,8 @@ func.func @compressed_f32(%q: tensor<?x?x4x32xf32>, %kc: tensor<?x?x2x32xf32>, %
 // CHECK:             "ex2.approx.ftz.f32 $0, $1;"
 // CHECK-NOT:         nvgpu.ldmatrix
 // CHECK:           } else {
-// CHECK:           vector.store %{{.*}}, %{{.*}} : memref<?x?x8x?xf32>, vector<2xf32>
+// Rows of a dynamic length may start at an odd element: no pair alignment.
+// CHECK:           vector.store %{{.*}}] : memref<?x?x8x?xf32>, vector<2xf32>
 // CHECK:           memref.store %{{.*}}, %{{.*}} : memref<?x?x8x?xf32>
 // NOMMA-LABEL: func.func @probs_bf16
 // NOMMA-NOT:   nvvm.mma.sync

@@ -114,6 +114,23 @@ SmallVector<int64_t> keptDimsOf(const llvm::SmallBitVector &dropped,
   return kept;
 }
 
+/// The alignment of two neighbouring elements of `buffer` starting at an
+/// even index of its dim `dim`, counted from `offset`: when the buffer is
+/// row-major with an even, static last dim `dim` and `offset` is an even
+/// constant, every such pair starts at an even element and is aligned to
+/// its own size (the runtime passes 16-byte aligned buffers); else none is
+/// known. Told so, LLVM moves the pair at once instead of element by
+/// element (bf16: one 4-byte access, not two 2-byte ones and a shift).
+llvm::MaybeAlign evenPairAlignment(Value buffer, int64_t dim, Value offset) {
+  auto type = cast<MemRefType>(buffer.getType());
+  std::optional<int64_t> start = getConstantIntValue(offset);
+  if (!type.getLayout().isIdentity() || dim != type.getRank() - 1 ||
+      type.isDynamicDim(dim) || type.getDimSize(dim) % 2 != 0 || !start ||
+      *start % 2 != 0)
+    return {};
+  return llvm::Align(2 * type.getElementTypeBitWidth() / 8);
+}
+
 /// Where a tile loop's store writes: the output buffer, the buffer dims the
 /// stored tile keeps (position, head[, last]) and the slice offsets mapped
 /// into the kernel.
@@ -1245,8 +1262,10 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
         indices[query.keptDims[2]] =
             add(indices[query.keptDims[2]],
                 add(lanePair, index(16 * k + colOffset)));
-        queryFrags.push_back(
-            vector::LoadOp::create(b, loc, pairType, query.buffer, indices));
+        queryFrags.push_back(vector::LoadOp::create(
+            b, loc, pairType, query.buffer, indices, /*nontemporal=*/false,
+            evenPairAlignment(query.buffer, query.keptDims[2],
+                              query.offsets[query.keptDims[2]])));
       }
     }
   }
@@ -2313,6 +2332,8 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
     // The lane holds columns lanePair and lanePair + 1 of each dv n-tile:
     // one 2-element store per n-tile.
     auto pairF32Type = VectorType::get({2}, b.getF32Type());
+    llvm::MaybeAlign pairAlignment =
+        evenPairAlignment(buffer, keptDims[2], offsets[keptDims[2]]);
     for (int64_t nTile = 0; nTile < valueDim / 8; ++nTile) {
       Value values = vector::FromElementsOp::create(
           b, loc, pairF32Type,
@@ -2323,7 +2344,8 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
         values = arith::TruncFOp::create(
             b, loc, VectorType::get({2}, elementType), values);
       indices[keptDims[2]] = add(offsets[keptDims[2]], add(lanePair, index(8 * nTile)));
-      vector::StoreOp::create(b, loc, values, buffer, indices);
+      vector::StoreOp::create(b, loc, values, buffer, indices,
+                              /*nontemporal=*/false, pairAlignment);
     }
   }
 }
