@@ -154,6 +154,13 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     bound instead of 64-bit token arithmetic (the `mma.sync` kernels keep
     the per-key token compares, measured faster for the selected kernel).
 
+    The tensor-core kernels assume 16-byte aligned buffers, as the runtime
+    guarantees (`docs/runtime.md`): `cp.async` moves 16-byte vectors from
+    row starts, and the pairs of neighbouring elements they load (query
+    fragments) and store (outputs) are accessed whole, aligned to the
+    pair, wherever the buffer's row-major type with an even, static row
+    length implies it.
+
     `nsa.prefetch_tile` becomes `nvvm.prefetch level = L2` over the
     128-byte lines of its rows, split among the threads that walk the
     tile's rows (the warp, or the CTA).
