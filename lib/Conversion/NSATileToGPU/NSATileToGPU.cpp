@@ -337,6 +337,9 @@ private:
   Value f32(double value) {
     return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
   }
+  Value i32(int64_t value) {
+    return arith::ConstantIntOp::create(b, loc, b.getI32Type(), value);
+  }
   OpFoldResult mapped(OpFoldResult ofr) {
     if (auto value = dyn_cast<Value>(ofr))
       return map.lookupOrDefault(value);
@@ -680,8 +683,7 @@ LogicalResult TileLoopLowering::run() {
     // One warp per (tile, slab) work item.
     Value items = arith::MulIOp::create(b, loc, blocks, index(slabsPerTile));
     blocks = arith::CeilDivUIOp::create(b, loc, items, index(numWarps));
-    sharedBytes = arith::ConstantIntOp::create(b, loc, b.getI32Type(),
-                                               sharedMemoryBytes());
+    sharedBytes = i32(sharedMemoryBytes());
   }
   auto launch = gpu::LaunchOp::create(b, loc, blocks, one, one,
                                       index(numWarps * kWarpSize), one, one,
@@ -1321,8 +1323,7 @@ void TileLoopLowering::syncTileUsers() {
     gpu::BarrierOp::create(b, loc);
     return;
   }
-  NVVM::SyncWarpOp::create(
-      b, loc, arith::ConstantIntOp::create(b, loc, b.getI32Type(), -1));
+  NVVM::SyncWarpOp::create(b, loc, i32(-1));
 }
 
 Value TileLoopLowering::stageTile(Value stage, bool isValue) {
@@ -1712,8 +1713,7 @@ SmallVector<Value> TileLoopLowering::wgmmaStep(ArrayRef<Value> aFrag,
      << (transposeB ? 1 : 0) << ";\n}";
   SmallVector<Value> inputs(aFrag);
   inputs.push_back(descriptor);
-  inputs.push_back(
-      arith::ConstantIntOp::create(b, loc, b.getI32Type(), accumulate ? 1 : 0));
+  inputs.push_back(i32(accumulate ? 1 : 0));
   return tiedAsm(asmString, acc, inputs);
 }
 
@@ -1905,28 +1905,24 @@ SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
   // reads, measured 0.4-2% slower with the bounds.
   Value hi[2], lo[2];
   if (wgmma) {
-    auto i32 = [&](Value value) {
+    auto toI32 = [&](Value value) {
       return arith::IndexCastOp::create(b, loc, b.getI32Type(), value)
           .getResult();
     };
-    auto i32Constant = [&](int64_t value) {
-      return arith::ConstantIntOp::create(b, loc, b.getI32Type(), value);
-    };
-    Value chunkFirst = i32(chunk), lanePairI32 = i32(lanePair);
+    Value chunkFirst = toI32(chunk), lanePairI32 = toI32(lanePair);
     auto relativeBound = [&](Value tokenLimit, Value cap) -> Value {
       Value lastRow = arith::FloorDivSIOp::create(
           b, loc, arith::SubIOp::create(b, loc, tokenLimit, index(keys.offset)),
           index(keys.stride));
-      Value invariant = i32(arith::SubIOp::create(
+      Value invariant = toI32(arith::SubIOp::create(
           b, loc, add(lastRow, index(1)), add(keys.keyPos, lanePair)));
       Value bound = arith::SubIOp::create(b, loc, invariant, chunkFirst);
       if (cap)
         bound = arith::MinSIOp::create(
             b, loc, bound,
-            arith::SubIOp::create(b, loc, i32(cap), lanePairI32));
+            arith::SubIOp::create(b, loc, toI32(cap), lanePairI32));
       return arith::MaxSIOp::create(
-          b, loc, arith::MinSIOp::create(b, loc, bound, i32Constant(keyChunk)),
-          i32Constant(0));
+          b, loc, arith::MinSIOp::create(b, loc, bound, i32(keyChunk)), i32(0));
     };
     for (int row = 0; row < 2; ++row) {
       hi[row] = relativeBound(queryToken[row], n);
@@ -1939,8 +1935,7 @@ SmallVector<SmallVector<Value>> TileLoopLowering::maskScores(
   auto visibleAt = [&](int64_t j, int64_t e) -> Value {
     int rowSel = e / 2;
     if (wgmma) {
-      Value column =
-          arith::ConstantIntOp::create(b, loc, b.getI32Type(), 8 * j + e % 2);
+      Value column = i32(8 * j + e % 2);
       Value visible = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
                                             column, hi[rowSel]);
       if (!window)
@@ -2125,8 +2120,7 @@ void TileLoopLowering::emitAttendMma(AttendTileOp op) {
       maxSafe[i] = arith::SelectOp::create(b, loc, unseen, f32(0.0), maxNew[i]);
     }
     Value anyGrows = NVVM::VoteSyncOp::create(
-        b, loc, b.getI1Type(),
-        arith::ConstantIntOp::create(b, loc, b.getI32Type(), -1),
+        b, loc, b.getI1Type(), i32(-1),
         arith::OrIOp::create(b, loc, grows[0], grows[1]),
         NVVM::VoteSyncKind::any);
     auto rowStateType = VectorType::get({2}, b.getF32Type());
@@ -2311,11 +2305,14 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
   Value quadLeader = arith::CmpIOp::create(
       b, loc, arith::CmpIPredicate::eq, lanePair, index(0));
 
+  bool isLse = keptDims.size() == 2;
+  llvm::MaybeAlign pairAlignment =
+      isLse ? llvm::MaybeAlign()
+            : evenPairAlignment(buffer, keptDims[2], offsets[keptDims[2]]);
   for (int i = 0; i < 2; ++i) {
     SmallVector<Value> indices(offsets);
     indices[keptDims[0]] = add(offsets[keptDims[0]], rowPos[i]);
     indices[keptDims[1]] = add(offsets[keptDims[1]], rowHead[i]);
-    bool isLse = keptDims.size() == 2;
     Value guard = isLse ? arith::AndIOp::create(b, loc, rowValid[i],
                                                 quadLeader).getResult()
                         : rowValid[i];
@@ -2332,8 +2329,6 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
     // The lane holds columns lanePair and lanePair + 1 of each dv n-tile:
     // one 2-element store per n-tile.
     auto pairF32Type = VectorType::get({2}, b.getF32Type());
-    llvm::MaybeAlign pairAlignment =
-        evenPairAlignment(buffer, keptDims[2], offsets[keptDims[2]]);
     for (int64_t nTile = 0; nTile < valueDim / 8; ++nTile) {
       Value values = vector::FromElementsOp::create(
           b, loc, pairF32Type,
