@@ -38,18 +38,20 @@ GLOBAL_ACCESS = re.compile(r"^(LDGSTS|LDG|STG)((?:\.[A-Z0-9_]+)*)$")
 WIDTHS = {"U8": 1, "S8": 1, "U16": 2, "S16": 2, "64": 8, "128": 16}
 
 
+def mnemonic(text: str) -> str:
+    """One instruction's opcode with its modifiers, without its predicate."""
+    words = text.split()
+    return words[1] if words[0].startswith("@") and len(words) > 1 else words[0]
+
+
 def opcode(text: str) -> str:
     """The opcode of one instruction's text, without predicate and modifiers."""
-    words = text.split()
-    word = words[1] if words[0].startswith("@") and len(words) > 1 else words[0]
-    return word.split(".")[0]
+    return mnemonic(text).split(".")[0]
 
 
 def access_width(text: str) -> tuple[str, int] | None:
     """(LDG / STG / LDGSTS, bytes) of a global access, else None."""
-    words = text.split()
-    word = words[1] if words[0].startswith("@") and len(words) > 1 else words[0]
-    match = GLOBAL_ACCESS.match(word)
+    match = GLOBAL_ACCESS.match(mnemonic(text))
     if not match:
         return None
     width = 4
