@@ -105,11 +105,21 @@
 // CHECK-NOT:           nvvm.mma.sync
 // CHECK:             }
 // CHECK:           nvvm.cp.async.wait.group 0
-// Finalize: the row sums reduced over the quad; pairs stored per lane, each
-// a 4-byte aligned store.
+// Finalize: the row sums reduced over the quad. The output goes out through
+// shared memory: once every warp is done with the tiles, each warp writes
+// its fragments' pairs into its 16 rows there (padded by a 16-byte piece),
+// syncs, and each lane stores one 16-byte piece of a row (16 rows of 2
+// pieces): full sectors of neighbouring rows per store instruction.
 // CHECK:         gpu.shuffle  xor
 // CHECK:         math.log
-// CHECK:         vector.store %{{.*}}] {alignment = 4 : i64} : memref<?x?x8x16xbf16>, vector<2xbf16>
+// CHECK:         gpu.barrier
+// CHECK-NEXT:    %[[STAGE:.*]] = memref.view %{{.*}}[%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<16x24xbf16, #gpu.address_space<workgroup>>
+// CHECK-COUNT-4: vector.store %{{.*}}, %[[STAGE]][%{{.*}}, %{{.*}}] {alignment = 4 : i64} : memref<16x24xbf16, #gpu.address_space<workgroup>>, vector<2xbf16>
+// CHECK:         nvvm.bar.warp.sync
+// CHECK:         scf.if
+// CHECK:           %[[PIECE:.*]] = vector.load %[[STAGE]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<16x24xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
+// CHECK:           vector.store %[[PIECE]], %{{.*}}] {alignment = 16 : i64} : memref<?x?x8x16xbf16>, vector<8xbf16>
+// CHECK-NOT:     vector.store %{{.*}} : memref<?x?x8x16xbf16>
 // NOMMA-LABEL: func.func @window_bf16
 // NOMMA-NOT:   nvvm.mma.sync
 // NOMMA-NOT:   dynamic_shared_memory_size

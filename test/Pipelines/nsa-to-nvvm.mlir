@@ -54,9 +54,11 @@ func.func @layer(%q: tensor<?x?x8x64xf32> {nsa.name = "q"}, %k: tensor<?x?x2x64x
 // MMA:         nvvm.cp.async.wait.group 1
 // MMA:         nvvm.ldmatrix
 // MMA:         nvvm.mma.sync {{.*}} multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
-// The output pairs reach LLVM as whole, aligned 4-byte stores (with the
-// element's 2-byte alignment LLVM would split each into two stores).
-// MMA:         llvm.store %{{.*}}, %{{.*}} {alignment = 4 : i64} : vector<2xbf16>, !llvm.ptr
+// The output pairs reach LLVM as whole, aligned 4-byte stores into shared
+// memory (with the element's 2-byte alignment LLVM would split each into
+// two), and the rows leave it as aligned 16-byte pieces.
+// MMA:         llvm.store %{{.*}}, %{{.*}} {alignment = 4 : i64} : vector<2xbf16>, !llvm.ptr<3>
+// MMA:         llvm.store %{{.*}}, %{{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr{{$}}
 
 func.func @layer_bf16(%q: tensor<?x?x16x64xbf16> {nsa.name = "q"}, %k: tensor<?x?x1x64xbf16>,
                       %v: tensor<?x?x1x64xbf16>, %g: tensor<?x?x16x3xbf16>)

@@ -157,9 +157,16 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     The tensor-core kernels assume 16-byte aligned buffers, as the runtime
     guarantees (`docs/runtime.md`): `cp.async` moves 16-byte vectors from
     row starts, and the pairs of neighbouring elements they load (query
-    fragments) and store (outputs) are accessed whole, aligned to the
-    pair, wherever the buffer's row-major type with an even, static row
-    length implies it.
+    fragments) are accessed whole, aligned to the pair, wherever the
+    buffer's row-major type with an even, static row length implies it.
+    The output tile leaves through shared memory: once the KV walk is done
+    (a barrier of the tiles' users), each warp writes its fragments' pairs
+    into its 16 rows over the tiles' space (rows padded by 16 bytes, so a
+    warp's pair writes hit 32 distinct banks), syncs, and each lane stores
+    whole 16-byte pieces of a row, so one store instruction writes full
+    sectors of neighbouring rows rather than 4 bytes in each of 8 rows
+    (where the row length or the staging space does not allow 16-byte
+    pieces, the pairs are stored directly, each one aligned access).
 
     `nsa.prefetch_tile` becomes `nvvm.prefetch level = L2` over the
     128-byte lines of its rows, split among the threads that walk the

@@ -114,21 +114,23 @@ SmallVector<int64_t> keptDimsOf(const llvm::SmallBitVector &dropped,
   return kept;
 }
 
-/// The alignment of two neighbouring elements of `buffer` starting at an
-/// even index of its dim `dim`, counted from `offset`: when the buffer is
-/// row-major with an even, static last dim `dim` and `offset` is an even
-/// constant, every such pair starts at an even element and is aligned to
-/// its own size (the runtime passes 16-byte aligned buffers); else none is
-/// known. Told so, LLVM moves the pair at once instead of element by
-/// element (bf16: one 4-byte access, not two 2-byte ones and a shift).
-llvm::MaybeAlign evenPairAlignment(Value buffer, int64_t dim, Value offset) {
+/// The alignment of a run of `elements` neighbouring elements of `buffer`
+/// along its dim `dim`, starting at a multiple of `elements` counted from
+/// `offset`: when the buffer is row-major with a static last dim `dim` that
+/// `elements` divides and `offset` is a constant multiple of it, every such
+/// run starts at a multiple of `elements` and is aligned to its own size
+/// (the runtime passes 16-byte aligned buffers); else none is known. Told
+/// so, LLVM moves the run at once instead of element by element (a bf16
+/// pair: one 4-byte access, not two 2-byte ones and a shift).
+llvm::MaybeAlign vectorAlignment(Value buffer, int64_t dim, Value offset,
+                                 int64_t elements) {
   auto type = cast<MemRefType>(buffer.getType());
   std::optional<int64_t> start = getConstantIntValue(offset);
   if (!type.getLayout().isIdentity() || dim != type.getRank() - 1 ||
-      type.isDynamicDim(dim) || type.getDimSize(dim) % 2 != 0 || !start ||
-      *start % 2 != 0)
+      type.isDynamicDim(dim) || type.getDimSize(dim) % elements != 0 ||
+      !start || *start % elements != 0)
     return {};
-  return llvm::Align(2 * type.getElementTypeBitWidth() / 8);
+  return llvm::Align(elements * type.getElementTypeBitWidth() / 8);
 }
 
 /// Where a tile loop's store writes: the output buffer, the buffer dims the
@@ -195,6 +197,13 @@ private:
   void emitAttendMma(AttendTileOp op);
   void emitFinalizeMma(FinalizeTileOp op);
   void emitStoreMma(tensor::ParallelInsertSliceOp insert);
+  /// The output tile's store through shared memory: the warp writes its
+  /// fragments into its rows there, then each lane stores 16-byte pieces of
+  /// whole rows, so that a store instruction writes full sectors of
+  /// neighbouring rows instead of 4 bytes in each of 8 rows. False (nothing
+  /// emitted) where the buffer's rows or the staging space do not allow it.
+  bool emitStagedOutputStore(Value buffer, ArrayRef<int64_t> keptDims,
+                             ArrayRef<Value> offsets, Value source);
   // nsa.probs_tile: per row (CUDA cores) or per slab (tensor cores), each
   // probability stored into the loop's output as soon as it is computed.
   void emitProbsRow();
@@ -426,6 +435,11 @@ private:
   /// The dynamic shared memory, its address in the shared window (wgmma
   /// descriptors), and where the tiles start in it.
   Value sharedBytes, sharedAddress, tileBase;
+  /// Where this warp may stage its output rows once the KV walk is done
+  /// (byte offset into the dynamic shared memory, over the tiles), and how
+  /// many bytes it has there.
+  Value outputStage;
+  int64_t outputStageBytes = 0;
   /// The key (or value) tile of ring stage `stage` (stage 0 with one
   /// stage).
   Value stageTile(Value stage, bool isValue);
@@ -1266,8 +1280,8 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
                 add(lanePair, index(16 * k + colOffset)));
         queryFrags.push_back(vector::LoadOp::create(
             b, loc, pairType, query.buffer, indices, /*nontemporal=*/false,
-            evenPairAlignment(query.buffer, query.keptDims[2],
-                              query.offsets[query.keptDims[2]])));
+            vectorAlignment(query.buffer, query.keptDims[2],
+                            query.offsets[query.keptDims[2]], 2)));
       }
     }
   }
@@ -1293,8 +1307,19 @@ LogicalResult TileLoopLowering::emitSlabKernel(gpu::LaunchOp launch) {
         arith::SubIOp::create(
             b, loc, atom, arith::RemUIOp::create(b, loc, sharedAddress, atom)),
         atom);
-    stageQueryTile(query, heads);
   }
+  // The tiles' space (the query tile's too) is free after the KV walk:
+  // each warp stages its output rows in its share of it.
+  int64_t tileSpaceBytes = stages * stageBytes() + queryTileBytes();
+  outputStageBytes =
+      ctaSharedTiles ? tileSpaceBytes / numWarps / 16 * 16 : tileSpaceBytes;
+  outputStage =
+      ctaSharedTiles
+          ? add(tileBase,
+                arith::MulIOp::create(b, loc, warp, index(outputStageBytes)))
+          : tileBase;
+  if (wgmma)
+    stageQueryTile(query, heads);
   keyTile = stageTile(index(0), /*isValue=*/false);
   if (valueDim)
     valueTile = stageTile(index(0), /*isValue=*/true);
@@ -2302,13 +2327,16 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
   auto [buffer, keptDims, offsets] = storeTarget(insert);
   Type elementType = cast<MemRefType>(buffer.getType()).getElementType();
   Value source = map.lookup(insert.getSource());
+  if (keptDims.size() == 3 &&
+      emitStagedOutputStore(buffer, keptDims, offsets, source))
+    return;
   Value quadLeader = arith::CmpIOp::create(
       b, loc, arith::CmpIPredicate::eq, lanePair, index(0));
 
   bool isLse = keptDims.size() == 2;
   llvm::MaybeAlign pairAlignment =
       isLse ? llvm::MaybeAlign()
-            : evenPairAlignment(buffer, keptDims[2], offsets[keptDims[2]]);
+            : vectorAlignment(buffer, keptDims[2], offsets[keptDims[2]], 2);
   for (int i = 0; i < 2; ++i) {
     SmallVector<Value> indices(offsets);
     indices[keptDims[0]] = add(offsets[keptDims[0]], rowPos[i]);
@@ -2343,6 +2371,95 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
                               /*nontemporal=*/false, pairAlignment);
     }
   }
+}
+
+bool TileLoopLowering::emitStagedOutputStore(Value buffer,
+                                             ArrayRef<int64_t> keptDims,
+                                             ArrayRef<Value> offsets,
+                                             Value source) {
+  auto bufferType = cast<MemRefType>(buffer.getType());
+  Type elementType = bufferType.getElementType();
+  int64_t elementBytes = bufferType.getElementTypeBitWidth() / 8;
+  if (elementBytes != 2 && elementBytes != 4)
+    return false;
+  constexpr int64_t kPieceBytes = 16;
+  int64_t pieceElements = kPieceBytes / elementBytes;
+  llvm::MaybeAlign pieceAlignment =
+      vectorAlignment(buffer, keptDims[2], offsets[keptDims[2]], pieceElements);
+  // Rows padded by one piece: the pair writes of a warp (8 rows x 4 lanes)
+  // then fall on 32 distinct banks, and each row stays 16-byte aligned.
+  int64_t rowElements = valueDim + pieceElements;
+  if (!pieceAlignment || valueDim % pieceElements != 0 ||
+      kSlabRows * rowElements * elementBytes > outputStageBytes)
+    return false;
+
+  // Every thread of the tiles' users is done with them.
+  syncTileUsers();
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  Value stage = memref::ViewOp::create(
+      b, loc,
+      MemRefType::get({kSlabRows, rowElements}, elementType,
+                      MemRefLayoutAttrInterface(), workgroup),
+      sharedBytes, outputStage, ValueRange());
+  Value quad = arith::DivUIOp::create(b, loc, lane, index(4));
+  auto pairF32Type = VectorType::get({2}, b.getF32Type());
+  for (int i = 0; i < 2; ++i) {
+    Value row = add(quad, index(8 * i));
+    for (int64_t nTile = 0; nTile < valueDim / 8; ++nTile) {
+      Value values = vector::FromElementsOp::create(
+          b, loc, pairF32Type,
+          ValueRange{
+              vector::ExtractOp::create(b, loc, source, 4 * nTile + 2 * i),
+              vector::ExtractOp::create(b, loc, source,
+                                        4 * nTile + 2 * i + 1)});
+      if (!elementType.isF32())
+        values = arith::TruncFOp::create(
+            b, loc, VectorType::get({2}, elementType), values);
+      vector::StoreOp::create(b, loc, values, stage,
+                              ValueRange{row, add(lanePair, index(8 * nTile))},
+                              /*nontemporal=*/false,
+                              llvm::Align(2 * elementBytes));
+    }
+  }
+  // Each warp reads back only its own rows.
+  NVVM::SyncWarpOp::create(
+      b, loc, arith::ConstantIntOp::create(b, loc, b.getI32Type(), -1));
+
+  int64_t heads = cast<RankedTensorType>(queryTile().getType()).getDimSize(1);
+  int64_t piecesPerRow = valueDim / pieceElements;
+  int64_t pieces = kSlabRows * piecesPerRow;
+  assert(pieces % kWarpSize == 0 && "whole pieces per lane");
+  auto pieceType = VectorType::get({pieceElements}, elementType);
+  for (int64_t step = 0; step < pieces / kWarpSize; ++step) {
+    Value piece = add(lane, index(step * kWarpSize));
+    Value row = arith::DivUIOp::create(b, loc, piece, index(piecesPerRow));
+    Value column = arith::MulIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, piece, index(piecesPerRow)),
+        index(pieceElements));
+    Value rowId = add(rowBase, row);
+    auto ifValid = scf::IfOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, rowId,
+                              tileRows),
+        /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifValid.getThenRegion().front());
+    Value values = vector::LoadOp::create(
+        b, loc, pieceType, stage, ValueRange{row, column},
+        /*nontemporal=*/false, llvm::Align(kPieceBytes));
+    SmallVector<Value> indices(offsets);
+    indices[keptDims[0]] =
+        add(offsets[keptDims[0]],
+            arith::DivUIOp::create(b, loc, rowId, index(heads)));
+    indices[keptDims[1]] =
+        add(offsets[keptDims[1]],
+            arith::RemUIOp::create(b, loc, rowId, index(heads)));
+    indices[keptDims[2]] = add(offsets[keptDims[2]], column);
+    vector::StoreOp::create(b, loc, values, buffer, indices,
+                            /*nontemporal=*/false, pieceAlignment);
+  }
+  return true;
 }
 
 StoreTarget
