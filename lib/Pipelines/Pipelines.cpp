@@ -29,6 +29,7 @@ void addTilingPasses(OpPassManager &pm, bool fuseGQAGroup) {
   pm.addPass(nsa::createNSATile());
   if (fuseGQAGroup)
     pm.addPass(nsa::createNSAFuseGQAGroup());
+  pm.addPass(nsa::createNSAFuseCombine());
   pm.addPass(createCanonicalizerPass());
 }
 

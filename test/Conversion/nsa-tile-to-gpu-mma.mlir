@@ -1,5 +1,5 @@
-// RUN: nsa-opt %s --nsa-tile --nsa-fuse-gqa-group --canonicalize --convert-nsa-tile-to-gpu -split-input-file | FileCheck %s
-// RUN: nsa-opt %s --nsa-tile --nsa-fuse-gqa-group --canonicalize --convert-nsa-tile-to-gpu=tensor-cores=false -split-input-file | FileCheck %s --check-prefix=NOMMA
+// RUN: nsa-opt %s --nsa-tile --nsa-fuse-gqa-group --nsa-fuse-combine --canonicalize --convert-nsa-tile-to-gpu -split-input-file | FileCheck %s
+// RUN: nsa-opt %s --nsa-tile --nsa-fuse-gqa-group --nsa-fuse-combine --canonicalize --convert-nsa-tile-to-gpu=tensor-cores=false -split-input-file | FileCheck %s --check-prefix=NOMMA
 
 // With 16-bit inputs and head dims that are multiples of 16 the tile loops
 // become tensor-core kernels: one warp per (tile, 16-row slab), K and V
@@ -131,6 +131,60 @@ func.func @window_bf16(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v:
   %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
       : tensor<?x?x8x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x2x16xbf16>
       -> tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
+  return %o, %l : tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
+}
+}
+
+// -----
+
+// nsa-fuse-combine put the combine into the window loop: each 16-byte row
+// piece read back from the staging rows is combined, before its store, with
+// the same piece of the compressed and selected outputs and the row's three
+// gates (f32, summed compressed, selected, window), then rounded to bf16.
+// The window output is not stored on its own. On CUDA cores (NOMMA) each
+// stored element is combined the same way, one element at a time.
+// CHECK-LABEL: func.func @window_bf16_combined
+// CHECK-SAME: (%{{.*}}: tensor<?x?x8x32xbf16>, %{{.*}}: tensor<?x?x2x32xbf16>, %{{.*}}: tensor<?x?x2x16xbf16>, %[[C:[a-z0-9_]+]]: tensor<?x?x8x16xbf16>, %[[S:[a-z0-9_]+]]: tensor<?x?x8x16xbf16>, %[[G:[a-z0-9_]+]]: tensor<?x?x8x3xbf16>)
+// CHECK-DAG:   %[[CB:.*]] = bufferization.to_buffer %[[C]]
+// CHECK-DAG:   %[[SB:.*]] = bufferization.to_buffer %[[S]]
+// CHECK-DAG:   %[[GB:.*]] = bufferization.to_buffer %[[G]]
+// CHECK:       gpu.launch
+// CHECK:         nvvm.bar.warp.sync
+// CHECK:         scf.if
+// CHECK:           %[[PIECE:.*]] = vector.load %{{.*}} {alignment = 16 : i64} : memref<16x24xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
+// CHECK:           %[[CP:.*]] = vector.load %[[CB]][{{.*}}] {alignment = 16 : i64} : memref<?x?x8x16xbf16>, vector<8xbf16>
+// CHECK:           %[[CF:.*]] = arith.extf %[[CP]] : vector<8xbf16> to vector<8xf32>
+// CHECK:           %[[SP:.*]] = vector.load %[[SB]][{{.*}}] {alignment = 16 : i64} : memref<?x?x8x16xbf16>, vector<8xbf16>
+// CHECK:           %[[SF:.*]] = arith.extf %[[SP]] : vector<8xbf16> to vector<8xf32>
+// CHECK:           %[[OWN:.*]] = arith.extf %[[PIECE]] : vector<8xbf16> to vector<8xf32>
+// CHECK-COUNT-3:   vector.load %[[GB]][{{.*}}] {{.*}} : memref<?x?x8x3xbf16>, vector<1xbf16>
+// CHECK:           %[[T0:.*]] = arith.mulf %{{.*}}, %[[CF]] : vector<8xf32>
+// CHECK-NEXT:      %[[T1:.*]] = arith.mulf %{{.*}}, %[[SF]] : vector<8xf32>
+// CHECK-NEXT:      %[[T01:.*]] = arith.addf %[[T0]], %[[T1]] : vector<8xf32>
+// CHECK-NEXT:      %[[T2:.*]] = arith.mulf %{{.*}}, %[[OWN]] : vector<8xf32>
+// CHECK-NEXT:      %[[SUM:.*]] = arith.addf %[[T01]], %[[T2]] : vector<8xf32>
+// CHECK-NEXT:      %[[OUT:.*]] = arith.truncf %[[SUM]] : vector<8xf32> to vector<8xbf16>
+// CHECK:           vector.store %[[OUT]], %{{.*}}] {alignment = 16 : i64} : memref<?x?x8x16xbf16>, vector<8xbf16>
+// CHECK-NOT:   nsa.combine
+// NOMMA-LABEL: func.func @window_bf16_combined
+// NOMMA:       gpu.launch
+// NOMMA:         %[[OWN:.*]] = arith.truncf %{{.*}} : f32 to bf16
+// NOMMA:         vector.broadcast %[[OWN]] : bf16 to vector<1xbf16>
+// NOMMA-COUNT-2: vector.load %{{.*}} : memref<?x?x8x16xbf16>, vector<1xbf16>
+// NOMMA-COUNT-3: vector.load %{{.*}} : memref<?x?x8x3xbf16>, vector<1xbf16>
+// NOMMA:         arith.truncf %{{.*}} : vector<1xf32> to vector<1xbf16>
+// NOMMA:         memref.store %{{.*}} : memref<?x?x8x16xbf16>
+// NOMMA-NOT:   nsa.combine
+module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, num_stages = 1>} {
+func.func @window_bf16_combined(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v: tensor<?x?x2x16xbf16>,
+                                %c: tensor<?x?x8x16xbf16>, %s: tensor<?x?x8x16xbf16>, %g: tensor<?x?x8x3xbf16>)
+    -> (tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>) {
+  %w, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
+      : tensor<?x?x8x32xbf16>, tensor<?x?x2x32xbf16>, tensor<?x?x2x16xbf16>
+      -> tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
+  %o = nsa.combine %c, %s, %w, %g
+      : tensor<?x?x8x16xbf16>, tensor<?x?x8x16xbf16>, tensor<?x?x8x16xbf16>, tensor<?x?x8x3xbf16>
+      -> tensor<?x?x8x16xbf16>
   return %o, %l : tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>
 }
 }

@@ -236,13 +236,13 @@ func.func @select_one_block_per_block(%p: tensor<?x?x4x?xf32>) -> tensor<?x?x2x4
 // CHECK-NEXT: ^bb0(%[[IC:[a-z0-9_]+]]: bf16, %[[IS:[a-z0-9_]+]]: bf16, %[[IW:[a-z0-9_]+]]: bf16, %[[G0:[a-z0-9_]+]]: bf16, %[[G1:[a-z0-9_]+]]: bf16, %[[G2:[a-z0-9_]+]]: bf16, %{{.*}}: bf16):
 // CHECK-DAG: %[[FC:[a-z0-9_]+]] = arith.extf %[[IC]] : bf16 to f32
 // CHECK-DAG: %[[FG0:[a-z0-9_]+]] = arith.extf %[[G0]] : bf16 to f32
-// CHECK: %[[T0:[a-z0-9_]+]] = arith.mulf %[[FG0]], %[[FC]] : f32
 // CHECK-DAG: %[[FS:[a-z0-9_]+]] = arith.extf %[[IS]] : bf16 to f32
 // CHECK-DAG: %[[FG1:[a-z0-9_]+]] = arith.extf %[[G1]] : bf16 to f32
-// CHECK: %[[T1:[a-z0-9_]+]] = arith.mulf %[[FG1]], %[[FS]] : f32
-// CHECK: %[[SUM01:[a-z0-9_]+]] = arith.addf %[[T0]], %[[T1]] : f32
 // CHECK-DAG: %[[FW:[a-z0-9_]+]] = arith.extf %[[IW]] : bf16 to f32
 // CHECK-DAG: %[[FG2:[a-z0-9_]+]] = arith.extf %[[G2]] : bf16 to f32
+// CHECK: %[[T0:[a-z0-9_]+]] = arith.mulf %[[FG0]], %[[FC]] : f32
+// CHECK: %[[T1:[a-z0-9_]+]] = arith.mulf %[[FG1]], %[[FS]] : f32
+// CHECK: %[[SUM01:[a-z0-9_]+]] = arith.addf %[[T0]], %[[T1]] : f32
 // CHECK: %[[T2:[a-z0-9_]+]] = arith.mulf %[[FG2]], %[[FW]] : f32
 // CHECK: arith.addf %[[SUM01]], %[[T2]] : f32
 // CHECK: arith.truncf %{{.*}} : f32 to bf16

@@ -29,12 +29,14 @@
 // FUSED-NEXT: canonicalize
 // FUSED-NEXT: nsa-tile,
 // FUSED-NEXT: nsa-fuse-gqa-group,
+// FUSED-NEXT: nsa-fuse-combine,
 // FUSED-NEXT: canonicalize
 // FUSED: convert-nsa-tile-to-linalg
 
 // UNFUSED: nsa-decompose,
 // UNFUSED-NEXT: canonicalize
 // UNFUSED-NEXT: nsa-tile,
+// UNFUSED-NEXT: nsa-fuse-combine,
 // UNFUSED-NEXT: canonicalize
 // UNFUSED-NOT: nsa-fuse-gqa-group
 // UNFUSED: convert-nsa-tile-to-linalg

@@ -32,6 +32,7 @@
 #include "nsa/Dialect/NSA/IR/NSAOps.h"
 
 #include "../Utils/ElementTypes.h"
+#include "../Utils/GatedSum.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -382,6 +383,17 @@ private:
   InitTileStateOp init;
   FinalizeTileOp finalize;
   ProbsTileOp probs;
+  /// The nsa.combine_tile that nsa-fuse-combine put into the loop, if any:
+  /// its output is stored instead of the finalized tile, which is its
+  /// branch operand `combineBranch` (0 compressed, 1 selected, 2 window).
+  CombineTileOp combineTile;
+  unsigned combineBranch = 0;
+  /// `stored`, a vector of elements of the output tile about to be stored
+  /// (tile row `tileRow`, head `tileHead`, columns from `column` on, in the
+  /// output's element type), combined with the other branches' elements
+  /// there when the loop stores a combine_tile; else `stored` itself.
+  Value combineBeforeStore(Value stored, Value tileRow, Value tileHead,
+                           Value column);
   /// The first tile op (what comes before is the per-tile prologue) and
   /// the query tile it reads.
   Operation *tileStart() { return probs ? probs.getOperation() : init.getOperation(); }
@@ -546,7 +558,13 @@ LogicalResult TileLoopLowering::checkStructure() {
            << "query must be a slice of a captured tensor";
   for (Operation &op : forall.getTerminator().getYieldingOps()) {
     auto insert = dyn_cast<tensor::ParallelInsertSliceOp>(op);
-    if (!insert || insert.getSource().getDefiningOp() != stored)
+    Operation *source = insert ? insert.getSource().getDefiningOp() : nullptr;
+    // nsa-fuse-combine stores the finalized tile combined with the others.
+    if (auto combine = dyn_cast_or_null<CombineTileOp>(source);
+        combine && finalize &&
+        llvm::is_contained(combine->getOperands(), finalize.getOutput()))
+      source = finalize;
+    if (source != stored)
       return op.emitOpError() << "tile loop must store only "
                               << stored->getName() << " results";
     if (!insert.hasUnitStride())
@@ -866,6 +884,11 @@ LogicalResult TileLoopLowering::emitTileBody() {
     emitFinalizeMma(finalize);
   else
     emitFinalize(finalize);
+  // What nsa-fuse-combine put after the finalize: slices of the other
+  // branches' outputs and of the gates, and the combine_tile.
+  if (failed(convertOps(std::next(Block::iterator(finalize)),
+                        Block::iterator(forall.getTerminator()))))
+    return failure();
   for (Operation &op : forall.getTerminator().getYieldingOps()) {
     auto insert = cast<tensor::ParallelInsertSliceOp>(op);
     if (tensorCores)
@@ -935,6 +958,25 @@ LogicalResult TileLoopLowering::convertOp(Operation &op) {
 
   if (auto prefetch = dyn_cast<PrefetchTileOp>(op)) {
     emitPrefetch(prefetch);
+    return success();
+  }
+
+  if (auto combine = dyn_cast<CombineTileOp>(op)) {
+    Value own = finalize ? finalize.getOutput() : Value();
+    SmallVector<Value> branches{combine.getCompressed(), combine.getSelected(),
+                                combine.getWindow()};
+    if (!own || llvm::count(branches, own) != 1)
+      return combine.emitOpError()
+             << "must combine its tile loop's nsa.finalize_tile output "
+                "(one branch operand) with slices of the other outputs";
+    for (Value operand : combine->getOperands())
+      if (operand != own && !slices.count(operand))
+        return combine.emitOpError()
+               << "operands other than the loop's own tile must be slices "
+                  "of tensors defined outside the loop";
+    combineTile = combine;
+    combineBranch = llvm::find(branches, own) - branches.begin();
+    map.map(combine.getOutput(), map.lookup(own));
     return success();
   }
 
@@ -1144,6 +1186,56 @@ void TileLoopLowering::emitFinalize(FinalizeTileOp op) {
   map.map(op.getLse(), lse);
 }
 
+Value TileLoopLowering::combineBeforeStore(Value stored, Value tileRow,
+                                           Value tileHead, Value column) {
+  if (!combineTile)
+    return stored;
+  auto storedType = cast<VectorType>(stored.getType());
+  int64_t count = storedType.getNumElements();
+  auto f32Type = VectorType::get({count}, b.getF32Type());
+  auto toF32 = [&](Value value) -> Value {
+    auto type = cast<VectorType>(value.getType());
+    if (type.getElementType().isF32())
+      return value;
+    return arith::ExtFOp::create(b, loc, type.clone(b.getF32Type()), value);
+  };
+  // An element (or `elements` neighbouring ones) of a [row, head, column]
+  // slice at this tile row and head.
+  auto load = [&](Value tile, Value firstColumn, int64_t elements) -> Value {
+    const SliceInfo &slice = slices.find(tile)->second;
+    SmallVector<Value> indices(slice.offsets);
+    ArrayRef<int64_t> dims = slice.keptDims;
+    indices[dims[0]] = add(slice.offsets[dims[0]], tileRow);
+    indices[dims[1]] = add(slice.offsets[dims[1]], tileHead);
+    indices[dims[2]] = add(slice.offsets[dims[2]], firstColumn);
+    Type element = cast<MemRefType>(slice.buffer.getType()).getElementType();
+    return toF32(vector::LoadOp::create(
+        b, loc, VectorType::get({elements}, element), slice.buffer, indices,
+        /*nontemporal=*/false,
+        vectorAlignment(slice.buffer, dims[2], slice.offsets[dims[2]],
+                        elements)));
+  };
+  // The stored elements are this branch's output as the unfused loop
+  // stored it (rounded to the output type, which is the tile's).
+  SmallVector<Value> branches;
+  Value branchTiles[] = {combineTile.getCompressed(), combineTile.getSelected(),
+                         combineTile.getWindow()};
+  for (unsigned branch = 0; branch < 3; ++branch)
+    branches.push_back(branch == combineBranch
+                           ? toF32(stored)
+                           : load(branchTiles[branch], column, count));
+  SmallVector<Value> gates;
+  for (int64_t gate = 0; gate < 3; ++gate)
+    gates.push_back(vector::BroadcastOp::create(
+        b, loc, f32Type,
+        vector::ExtractOp::create(
+            b, loc, load(combineTile.getGates(), index(gate), 1), 0)));
+  Value combined = gatedBranchSum(b, loc, gates, branches);
+  if (storedType.getElementType().isF32())
+    return combined;
+  return arith::TruncFOp::create(b, loc, storedType, combined);
+}
+
 void TileLoopLowering::emitStore(tensor::ParallelInsertSliceOp insert) {
   StoreTarget target = storeTarget(insert);
   Value buffer = target.buffer;
@@ -1154,9 +1246,18 @@ void TileLoopLowering::emitStore(tensor::ParallelInsertSliceOp insert) {
   indices[keptDims[0]] = add(offsets[keptDims[0]], row);
   indices[keptDims[1]] = add(offsets[keptDims[1]], head);
 
-  auto store = [&](Value value) {
+  // `column`: the tile column of an output element (none for the lse).
+  auto store = [&](Value value, Value column = Value()) {
     if (value.getType() != elementType)
       value = arith::TruncFOp::create(b, loc, elementType, value);
+    if (column) {
+      auto one = VectorType::get({1}, elementType);
+      value = vector::ExtractOp::create(
+          b, loc,
+          combineBeforeStore(vector::BroadcastOp::create(b, loc, one, value),
+                             row, head, column),
+          0);
+    }
     memref::StoreOp::create(b, loc, value, buffer, indices);
   };
   Value source = map.lookup(insert.getSource());
@@ -1177,7 +1278,7 @@ void TileLoopLowering::emitStore(tensor::ParallelInsertSliceOp insert) {
     indices[lastDim] = add(offsets[lastDim], coord);
     Value element = vector::ExtractOp::create(b, loc, source, i);
     if (valueDim % kWarpSize == 0) {
-      store(element);
+      store(element, coord);
       continue;
     }
     Value inBounds = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
@@ -1185,7 +1286,7 @@ void TileLoopLowering::emitStore(tensor::ParallelInsertSliceOp insert) {
     auto ifOp = scf::IfOp::create(b, loc, inBounds, /*withElse=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-    store(element);
+    store(element, coord);
   }
 }
 
@@ -2366,7 +2467,9 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
       if (!elementType.isF32())
         values = arith::TruncFOp::create(
             b, loc, VectorType::get({2}, elementType), values);
-      indices[keptDims[2]] = add(offsets[keptDims[2]], add(lanePair, index(8 * nTile)));
+      Value column = add(lanePair, index(8 * nTile));
+      values = combineBeforeStore(values, rowPos[i], rowHead[i], column);
+      indices[keptDims[2]] = add(offsets[keptDims[2]], column);
       vector::StoreOp::create(b, loc, values, buffer, indices,
                               /*nontemporal=*/false, pairAlignment);
     }
@@ -2448,13 +2551,12 @@ bool TileLoopLowering::emitStagedOutputStore(Value buffer,
     Value values = vector::LoadOp::create(
         b, loc, pieceType, stage, ValueRange{row, column},
         /*nontemporal=*/false, llvm::Align(kPieceBytes));
+    Value tileRow = arith::DivUIOp::create(b, loc, rowId, index(heads));
+    Value tileHead = arith::RemUIOp::create(b, loc, rowId, index(heads));
+    values = combineBeforeStore(values, tileRow, tileHead, column);
     SmallVector<Value> indices(offsets);
-    indices[keptDims[0]] =
-        add(offsets[keptDims[0]],
-            arith::DivUIOp::create(b, loc, rowId, index(heads)));
-    indices[keptDims[1]] =
-        add(offsets[keptDims[1]],
-            arith::RemUIOp::create(b, loc, rowId, index(heads)));
+    indices[keptDims[0]] = add(offsets[keptDims[0]], tileRow);
+    indices[keptDims[1]] = add(offsets[keptDims[1]], tileHead);
     indices[keptDims[2]] = add(offsets[keptDims[2]], column);
     vector::StoreOp::create(b, loc, values, buffer, indices,
                             /*nontemporal=*/false, pieceAlignment);

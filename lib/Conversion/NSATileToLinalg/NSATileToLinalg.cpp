@@ -230,6 +230,19 @@ struct LowerFinalizeTile : OpRewritePattern<FinalizeTileOp> {
   }
 };
 
+struct LowerCombineTile : OpRewritePattern<CombineTileOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(CombineTileOp op,
+                                PatternRewriter &rewriter) const override {
+    LinalgBuilder m{rewriter, op.getLoc()};
+    rewriter.replaceOp(
+        op, m.combine(op.getCompressed(), op.getSelected(), op.getWindow(),
+                      op.getGates(),
+                      getElementTypeOrSelf(op.getOutput().getType())));
+    return success();
+  }
+};
+
 struct LowerProbsTile : OpRewritePattern<ProbsTileOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ProbsTileOp op,
@@ -324,5 +337,6 @@ struct ConvertNSATileToLinalgPass
 
 void mlir::nsa::populateNSATileToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<LowerInitTileState, LowerAttendTile, LowerFinalizeTile,
-               LowerProbsTile, DropPrefetchTile>(patterns.getContext());
+               LowerCombineTile, LowerProbsTile, DropPrefetchTile>(
+      patterns.getContext());
 }

@@ -194,33 +194,11 @@ struct LowerCombine : OpRewritePattern<CombineOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(CombineOp op,
                                 PatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    LinalgBuilder m{rewriter, loc};
-    auto type = cast<RankedTensorType>(op.getOutput().getType());
-    SmallVector<OpFoldResult> sizes =
-        tensor::getMixedSizes(rewriter, loc, op.getCompressed());
-    SmallVector<AffineExpr> id{m.dim(0), m.dim(1), m.dim(2), m.dim(3)};
-    auto gate = [&](int64_t branch) {
-      return SmallVector<AffineExpr>{m.dim(0), m.dim(1), m.dim(2),
-                                     rewriter.getAffineConstantExpr(branch)};
-    };
-    Value output = m.genericIndexed(
-        {op.getCompressed(), op.getSelected(), op.getWindow(), op.getGates(),
-         op.getGates(), op.getGates()},
-        m.empty(sizes, type.getElementType()),
-        {id, id, id, gate(0), gate(1), gate(2), id}, 4, {},
-        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-          Type f32 = b.getF32Type();
-          Value sum;
-          for (int branch = 0; branch < 3; ++branch) {
-            Value term = arith::MulFOp::create(
-                b, l, castScalar(b, l, a[3 + branch], f32),
-                castScalar(b, l, a[branch], f32));
-            sum = sum ? Value(arith::AddFOp::create(b, l, sum, term)) : term;
-          }
-          return castScalar(b, l, sum, type.getElementType());
-        });
-    rewriter.replaceOp(op, output);
+    LinalgBuilder m{rewriter, op.getLoc()};
+    rewriter.replaceOp(
+        op, m.combine(op.getCompressed(), op.getSelected(), op.getWindow(),
+                      op.getGates(),
+                      getElementTypeOrSelf(op.getOutput().getType())));
     return success();
   }
 };

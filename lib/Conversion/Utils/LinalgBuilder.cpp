@@ -1,6 +1,7 @@
 //===- LinalgBuilder.cpp - Compact construction of linalg ops -------------===//
 
 #include "LinalgBuilder.h"
+#include "GatedSum.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -72,6 +73,34 @@ Value LinalgBuilder::generic(ValueRange inputs, Value output,
   SmallVector<Indexing> indexings(exprs.begin(), exprs.end());
   return genericIndexed(inputs, output, indexings, numLoops, reductionDims,
                         body);
+}
+
+Value LinalgBuilder::combine(Value compressed, Value selected, Value window,
+                             Value gates, Type elementType) {
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, window);
+  unsigned rank = sizes.size();
+  SmallVector<AffineExpr> id;
+  for (unsigned d = 0; d < rank; ++d)
+    id.push_back(dim(d));
+  auto gate = [&](int64_t branch) {
+    SmallVector<AffineExpr> exprs(ArrayRef<AffineExpr>(id).drop_back());
+    exprs.push_back(b.getAffineConstantExpr(branch));
+    return exprs;
+  };
+  return genericIndexed(
+      {compressed, selected, window, gates, gates, gates},
+      empty(sizes, elementType), {id, id, id, gate(0), gate(1), gate(2), id},
+      rank, {}, [&](OpBuilder &nested, Location l, ValueRange a) -> Value {
+        Type f32 = nested.getF32Type();
+        SmallVector<Value> gateValues, branches;
+        for (int branch = 0; branch < 3; ++branch) {
+          gateValues.push_back(castScalar(nested, l, a[3 + branch], f32));
+          branches.push_back(castScalar(nested, l, a[branch], f32));
+        }
+        return castScalar(nested, l,
+                          gatedBranchSum(nested, l, gateValues, branches),
+                          elementType);
+      });
 }
 
 Value mlir::nsa::castScalar(OpBuilder &b, Location loc, Value value,

@@ -40,6 +40,11 @@ struct LinalgBuilder {
   Value genericIndexed(ValueRange inputs, Value output,
                        ArrayRef<Indexing> indexings, unsigned numLoops,
                        ArrayRef<unsigned> reductionDims, GenericBody body);
+  /// nsa.combine (and nsa.combine_tile) on tensors of any rank: element-wise
+  /// gatedBranchSum of the three branch tensors, the gates' last dim giving
+  /// each branch's gate, converted to `elementType`.
+  Value combine(Value compressed, Value selected, Value window, Value gates,
+                Type elementType);
   /// The same with every operand indexed by plain loop dims `dims`.
   Value generic(ValueRange inputs, Value output,
                 ArrayRef<ArrayRef<unsigned>> dims, unsigned numLoops,

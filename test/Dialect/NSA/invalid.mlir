@@ -624,6 +624,40 @@ func.func @f(%m: tensor<16x4xf32>, %a: tensor<16x2x32xf32>) {
 
 // -----
 
+func.func @f(%c: tensor<16x4x32xbf16>, %w: tensor<16x4x16xbf16>, %g: tensor<16x4x3xbf16>) {
+  // expected-error @+1 {{'nsa.combine_tile' op window Dv (16) does not match compressed Dv (32)}}
+  %o = nsa.combine_tile %c, %c, %w, %g : tensor<16x4x32xbf16>, tensor<16x4x32xbf16>, tensor<16x4x16xbf16>, tensor<16x4x3xbf16>
+  return
+}
+
+// -----
+
+func.func @f(%c: tensor<16x4x32xbf16>, %g: tensor<16x4x2xbf16>) {
+  // expected-error @+1 {{'nsa.combine_tile' op gates extent 3 (dim 2) must be 3, got 2}}
+  %o = nsa.combine_tile %c, %c, %c, %g : tensor<16x4x32xbf16>, tensor<16x4x32xbf16>, tensor<16x4x32xbf16>, tensor<16x4x2xbf16>
+  return
+}
+
+// -----
+
+func.func @f(%c: tensor<16x4x32xbf16>, %s: tensor<16x2x32xbf16>, %g: tensor<16x4x3xbf16>) {
+  // expected-error @+1 {{'nsa.combine_tile' op selected G (2) does not match compressed G (4)}}
+  %o = nsa.combine_tile %c, %s, %c, %g : tensor<16x4x32xbf16>, tensor<16x2x32xbf16>, tensor<16x4x32xbf16>, tensor<16x4x3xbf16>
+  return
+}
+
+// -----
+
+// The output is the window tile's type.
+func.func @f(%c: tensor<16x4x32xbf16>, %g: tensor<16x4x3xbf16>) {
+  // expected-error @+1 {{'nsa.combine_tile' op failed to verify that all of {window, output} have same type}}
+  %o = "nsa.combine_tile"(%c, %c, %c, %g)
+      : (tensor<16x4x32xbf16>, tensor<16x4x32xbf16>, tensor<16x4x32xbf16>, tensor<16x4x3xbf16>) -> tensor<16x4x32xf32>
+  return
+}
+
+// -----
+
 // The output takes element_type, not the accumulator's f32.
 func.func @f(%m: tensor<16x4xf32>, %a: tensor<16x4x32xf32>) {
   // expected-error @+2 {{'nsa.finalize_tile' op inferred type(s) 'tensor<16x4x32xbf16>', 'tensor<16x4xf32>' are incompatible with return type(s) of operation 'tensor<16x4x32xf32>', 'tensor<16x4xf32>'}}

@@ -152,3 +152,17 @@ func.func @prefetch(%k: tensor<?x64xbf16>, %v: tensor<?x32xbf16>) {
   nsa.prefetch_tile %k, %v : tensor<?x64xbf16>, tensor<?x32xbf16>
   return
 }
+
+// nsa.combine_tile (nsa-fuse-combine): the output takes the window tile's
+// type.
+// CHECK-LABEL: func @combine_tile
+// CHECK-SAME: (%[[C:[a-z0-9_]+]]: tensor<?x4x32xbf16>, %[[S:[a-z0-9_]+]]: tensor<?x4x32xbf16>, %[[W:[a-z0-9_]+]]: tensor<?x4x32xbf16>, %[[G:[a-z0-9_]+]]: tensor<?x4x3xbf16>)
+// CHECK: %[[O:[a-z0-9_]+]] = nsa.combine_tile %[[C]], %[[S]], %[[W]], %[[G]] : tensor<?x4x32xbf16>, tensor<?x4x32xbf16>, tensor<?x4x32xbf16>, tensor<?x4x3xbf16>
+// CHECK: return %[[O]] : tensor<?x4x32xbf16>
+// GENERIC-LABEL: sym_name = "combine_tile"
+// GENERIC: "nsa.combine_tile"({{.*}}) : (tensor<?x4x32xbf16>, tensor<?x4x32xbf16>, tensor<?x4x32xbf16>, tensor<?x4x3xbf16>) -> tensor<?x4x32xbf16>
+func.func @combine_tile(%c: tensor<?x4x32xbf16>, %s: tensor<?x4x32xbf16>, %w: tensor<?x4x32xbf16>,
+                        %g: tensor<?x4x3xbf16>) -> tensor<?x4x32xbf16> {
+  %o = nsa.combine_tile %c, %s, %w, %g : tensor<?x4x32xbf16>, tensor<?x4x32xbf16>, tensor<?x4x32xbf16>, tensor<?x4x3xbf16>
+  return %o : tensor<?x4x32xbf16>
+}

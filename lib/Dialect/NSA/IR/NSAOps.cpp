@@ -321,6 +321,16 @@ LogicalResult AttendTileOp::verify() {
       .tensor("acc", getAcc(), {"R", "G", "Dv"}, ElementKind::F32);
 }
 
+LogicalResult CombineTileOp::verify() {
+  return ShapeVerifier(*this)
+      .tensor("compressed", getCompressed(), {"R", "G", "Dv"},
+              ElementKind::Activation)
+      .tensor("selected", getSelected(), {"R", "G", "Dv"},
+              ElementKind::Activation)
+      .tensor("window", getWindow(), {"R", "G", "Dv"}, ElementKind::Activation)
+      .tensor("gates", getGates(), {"R", "G", "3"}, ElementKind::Activation);
+}
+
 LogicalResult PrefetchTileOp::verify() {
   return ShapeVerifier(*this)
       .tensor("key", getKey(), {"N", "Dk"}, ElementKind::Activation)

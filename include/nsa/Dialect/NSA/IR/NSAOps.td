@@ -434,6 +434,42 @@ def NSA_FinalizeTileOp : NSA_TileOp<"finalize_tile",
   }];
 }
 
+def NSA_CombineTileOp : NSA_TileOp<"combine_tile",
+    [AllTypesMatch<["window", "output"]>]> {
+  let summary = "the gated sum of the three branch outputs, one query tile";
+  let description = [{
+    `nsa.combine` on the tiles of one query tile, as `nsa-fuse-combine`
+    leaves it in the tile loop of one branch: that loop's
+    `nsa.finalize_tile` output is one operand (`window` by default), the
+    other two branches' outputs and the gates are slices of tensors the
+    loop captures. Per row, head and column, accumulated in f32:
+
+    ```
+    output = g[..., 0] * compressed + g[..., 1] * selected + g[..., 2] * window
+    ```
+
+    `compressed, selected, window: [R, G, Dv], gates: [R, G, 3]
+     -> output: [R, G, Dv]` (the type of `window`).
+
+    ```mlir
+    %o = nsa.combine_tile %c, %s, %w, %g
+        : tensor<?x16x128xbf16>, tensor<?x16x128xbf16>, tensor<?x16x128xbf16>,
+          tensor<?x16x3xbf16>
+    ```
+  }];
+  let arguments = (ins
+    AnyRankedTensor:$compressed,
+    AnyRankedTensor:$selected,
+    AnyRankedTensor:$window,
+    AnyRankedTensor:$gates
+  );
+  let results = (outs AnyRankedTensor:$output);
+  let assemblyFormat = [{
+    $compressed `,` $selected `,` $window `,` $gates attr-dict `:`
+    type($compressed) `,` type($selected) `,` type($window) `,` type($gates)
+  }];
+}
+
 def NSA_PrefetchTileOp : NSA_Op<"prefetch_tile"> {
   let summary = "hints that a key and value tile will be attended soon";
   let description = [{

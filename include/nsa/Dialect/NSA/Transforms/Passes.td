@@ -107,4 +107,33 @@ def NSAFuseGQAGroup : Pass<"nsa-fuse-gqa-group"> {
   let dependentDialects = ["::mlir::affine::AffineDialect"];
 }
 
+def NSAFuseCombine : Pass<"nsa-fuse-combine"> {
+  let summary = "Fold nsa.combine into the tile loop of one branch";
+  let description = [{
+    Moves each `nsa.combine` into the tile loop (of `nsa-tile`, after
+    `nsa-fuse-gqa-group`) that produces one of its branch outputs: the loop
+    then computes `nsa.combine_tile` of its finalized output tile and the
+    matching tiles of the other two branches' outputs and the gates, and
+    stores the combined tile where the branch output went. The branch
+    output is never materialized and the combine needs no pass of its own:
+    on the GPU this saves the branch output's write and read back (2 x
+    T x Hq x Dv elements) and a kernel.
+
+    The window loop absorbs the combine when it can, then the compressed,
+    then the selected one: the window kernel comes last in the decomposed
+    order, so the other outputs exist before it starts, and it is bound by
+    latency rather than by bytes (the selected kernel is bound by its K/V
+    reads). A loop qualifies when its output tensor is used only by the
+    combine, is stored by one `tensor.parallel_insert_slice` of an
+    `nsa.finalize_tile` output into a fresh `tensor.empty` used nowhere
+    else, has the combine's result type, and the combine's other operands are defined
+    before the loop. Otherwise the combine is left as it is.
+
+    Guarantees: the results are those of the unfused IR (the combined tile
+    reads the same rounded branch outputs); combines that do not qualify
+    and every other op are untouched.
+  }];
+  let dependentDialects = [];
+}
+
 #endif // NSA_DIALECT_NSA_TRANSFORMS_PASSES_TD
