@@ -2534,6 +2534,14 @@ bool TileLoopLowering::emitStagedOutputStore(Value buffer,
   int64_t pieces = kSlabRows * piecesPerRow;
   assert(pieces % kWarpSize == 0 && "whole pieces per lane");
   auto pieceType = VectorType::get({pieceElements}, elementType);
+  // Every piece is read (and combined) before any is stored: the output
+  // buffer may alias what a fused combine reads, so a store would keep the
+  // next piece's global loads from being issued ahead of it. Rows past the
+  // tile read row 0 (always in it) and are not stored.
+  struct Piece {
+    Value valid, values, tileRow, tileHead, column;
+  };
+  SmallVector<Piece> loaded;
   for (int64_t step = 0; step < pieces / kWarpSize; ++step) {
     Value piece = add(lane, index(step * kWarpSize));
     Value row = arith::DivUIOp::create(b, loc, piece, index(piecesPerRow));
@@ -2541,24 +2549,27 @@ bool TileLoopLowering::emitStagedOutputStore(Value buffer,
         b, loc, arith::RemUIOp::create(b, loc, piece, index(piecesPerRow)),
         index(pieceElements));
     Value rowId = add(rowBase, row);
-    auto ifValid = scf::IfOp::create(
-        b, loc,
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, rowId,
-                              tileRows),
-        /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&ifValid.getThenRegion().front());
+    Value valid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                        rowId, tileRows);
+    Value readRowId = arith::SelectOp::create(b, loc, valid, rowId, index(0));
+    Value tileRow = arith::DivUIOp::create(b, loc, readRowId, index(heads));
+    Value tileHead = arith::RemUIOp::create(b, loc, readRowId, index(heads));
     Value values = vector::LoadOp::create(
         b, loc, pieceType, stage, ValueRange{row, column},
         /*nontemporal=*/false, llvm::Align(kPieceBytes));
-    Value tileRow = arith::DivUIOp::create(b, loc, rowId, index(heads));
-    Value tileHead = arith::RemUIOp::create(b, loc, rowId, index(heads));
     values = combineBeforeStore(values, tileRow, tileHead, column);
+    loaded.push_back({valid, values, tileRow, tileHead, column});
+  }
+  for (const Piece &piece : loaded) {
+    auto ifValid =
+        scf::IfOp::create(b, loc, piece.valid, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifValid.getThenRegion().front());
     SmallVector<Value> indices(offsets);
-    indices[keptDims[0]] = add(offsets[keptDims[0]], tileRow);
-    indices[keptDims[1]] = add(offsets[keptDims[1]], tileHead);
-    indices[keptDims[2]] = add(offsets[keptDims[2]], column);
-    vector::StoreOp::create(b, loc, values, buffer, indices,
+    indices[keptDims[0]] = add(offsets[keptDims[0]], piece.tileRow);
+    indices[keptDims[1]] = add(offsets[keptDims[1]], piece.tileHead);
+    indices[keptDims[2]] = add(offsets[keptDims[2]], piece.column);
+    vector::StoreOp::create(b, loc, piece.values, buffer, indices,
                             /*nontemporal=*/false, pieceAlignment);
   }
   return true;
