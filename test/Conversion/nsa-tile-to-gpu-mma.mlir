@@ -249,7 +249,7 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 
 // -----
 
-// mma = "wgmma": the CTA's 4 warps are one warpgroup, whose 64 rows (16
+// mma = wgmma: the CTA's 4 warps are one warpgroup, whose 64 rows (16
 // positions x 4 heads) multiply K and V straight from shared memory. Tiles
 // lose their row padding and become 64-column panels of 128-byte lines,
 // 16-byte chunk c of line r at chunk c ^ (r % 8), starting at the next
@@ -382,7 +382,7 @@ func.func @window_bf16_ring(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>
 // keep their values until the tensor cores have read them.
 // CHECK:           "wgmma.commit_group.sync.aligned;\0Awgmma.wait_group.sync.aligned 0;", "{{(=f,)+}}{{(=r,)+}}=r,{{([0-9]+,)+}}47" {{.*}}, %[[P0]], %[[P1]], %[[P2]], %[[P3]],
 // CHECK:         nvvm.cp.async.wait.group 0
-module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, mma = "wgmma">} {
+module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, mma = wgmma>} {
 func.func @window_wgmma(%q: tensor<?x?x8x64xbf16>, %k: tensor<?x?x2x64xbf16>, %v: tensor<?x?x2x64xbf16>)
     -> (tensor<?x?x8x64xbf16>, tensor<?x?x8xf32>) {
   %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
@@ -394,7 +394,7 @@ func.func @window_wgmma(%q: tensor<?x?x8x64xbf16>, %k: tensor<?x?x2x64xbf16>, %v
 
 // -----
 
-// The default, mma = "auto", is wgmma on sm_90a. Dk = Dv = 128, f16: two
+// The default, mma = auto, is wgmma on sm_90a. Dk = Dv = 128, f16: two
 // 64-column panels per tile, so the fifth S step (head dims 64..79) starts
 // one panel (64 lines x 128 bytes) into both the query tile and the key
 // tile, with the same descriptor bits; O += P V is m64n128k16 over V's two
@@ -472,7 +472,7 @@ func.func @window_auto_sm80(%q: tensor<?x?x8x128xbf16>, %k: tensor<?x?x2x128xbf1
 
 // -----
 
-module attributes {nsa.target = #nsa.target<block_q = 16, mma = "sync">} {
+module attributes {nsa.target = #nsa.target<block_q = 16, mma = sync>} {
 func.func @window_sync_sm90a(%q: tensor<?x?x8x128xbf16>, %k: tensor<?x?x2x128xbf16>, %v: tensor<?x?x2x128xbf16>)
     -> (tensor<?x?x8x128xbf16>, tensor<?x?x8xf32>) {
   %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
@@ -485,14 +485,14 @@ func.func @window_sync_sm90a(%q: tensor<?x?x8x128xbf16>, %k: tensor<?x?x2x128xbf
 // -----
 
 // wgmma needs head dims in whole 64-column panels: with Dk = 32 the kernel
-// keeps mma.sync (and its padded tiles) under mma = "wgmma".
+// keeps mma.sync (and its padded tiles) under mma = wgmma.
 // CHECK-LABEL: func.func @window_wgmma_narrow_head
 // CHECK:       gpu.launch {{.*}} dynamic_shared_memory_size %c8192_i32
 // CHECK-NOT:     wgmma
 // CHECK-NOT:     fence.proxy
 // CHECK:         nvvm.mma.sync
 // CHECK-NOT:     wgmma
-module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, mma = "wgmma">} {
+module attributes {nsa.target = #nsa.target<block_q = 16, block_kv = 64, mma = wgmma>} {
 func.func @window_wgmma_narrow_head(%q: tensor<?x?x8x32xbf16>, %k: tensor<?x?x2x32xbf16>, %v: tensor<?x?x2x16xbf16>)
     -> (tensor<?x?x8x16xbf16>, tensor<?x?x8xf32>) {
   %o, %l = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
@@ -777,7 +777,7 @@ func.func @probs_group_sum_g16(%q: tensor<?x?x16x32xbf16>, %kc: tensor<?x?x1x32x
 
 // -----
 
-// The probability kernels take wgmma too (mma = "auto" on sm_90a): with
+// The probability kernels take wgmma too (mma = auto on sm_90a): with
 // Dk = 128 the CTA stages its 64 query rows once and S = Q Kc^T is 8
 // m64n64k16 steps with both operands in shared memory (64 x 128 x 2 query
 // + 64 x 128 x 2 key tile + 1008 bytes of alignment slack); the

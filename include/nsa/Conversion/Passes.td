@@ -131,7 +131,7 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     chunks that every row sees entirely skip the per-key masks. Other types
     and shapes keep the CUDA-core kernel above.
 
-    With `#nsa.target<mma = "wgmma">` (or `"auto"`, the default, on
+    With `#nsa.target<mma = wgmma>` (or `auto`, the default, on
     `sm_90a`) the CTA-shared kernels (online softmax and probabilities)
     whose CTA is one warpgroup (4 warps), with head dims of 64 or 128 and
     tiles that fit the target's shared memory, multiply with

@@ -77,7 +77,7 @@ constexpr int64_t kWideChunkMaxDim = 128;
 // Padding (elements) after each shared-memory row: rows 16 bytes apart
 // modulo 128, so ldmatrix's eight row reads hit distinct banks.
 constexpr int64_t kRowPad = 8;
-// wgmma kernels (#nsa.target<mma = "wgmma">): the four warps of the CTA are
+// wgmma kernels (#nsa.target<mma = wgmma>): the four warps of the CTA are
 // one warpgroup whose 64 rows multiply K and V tiles read by the tensor
 // cores from shared memory in the 128-byte-swizzled canonical layout: a
 // tile of rows x dim is dim / 64 column panels of rows x 64 elements, row r

@@ -435,13 +435,15 @@ module attributes {nsa.target = #nsa.target<probs_min_ctas_per_sm = 33>} {}
 
 // -----
 
-// expected-error @+1 {{mma ("hmma") must be "auto", "sync" or "wgmma"}}
-module attributes {nsa.target = #nsa.target<mma = "hmma">} {}
+// mma is an enum: a keyword (a string is read the same way).
+// expected-error @+2 {{expected one of [auto, sync, wgmma] for tensor-core instruction of the CTA-shared kernels, got: hmma}}
+// expected-error @+1 {{failed to parse NSA_TargetAttr parameter 'mma' which is to be a `::mlir::nsa::TensorCoreInstruction`}}
+module attributes {nsa.target = #nsa.target<mma = hmma>} {}
 
 // -----
 
-// expected-error @+1 {{mma = "wgmma" needs chip "sm_90a"; got "sm_90"}}
-module attributes {nsa.target = #nsa.target<chip = "sm_90", mma = "wgmma">} {}
+// expected-error @+1 {{mma = wgmma needs chip "sm_90a"; got "sm_90"}}
+module attributes {nsa.target = #nsa.target<chip = "sm_90", mma = wgmma>} {}
 
 // -----
 

@@ -114,7 +114,8 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  int64_t blockKV, int64_t numWarps,
                                  int64_t numStages, int64_t sharedMemory,
                                  int64_t prefetchBlocks, int64_t minCtasPerSM,
-                                 int64_t probsMinCtasPerSM, StringRef mma) {
+                                 int64_t probsMinCtasPerSM,
+                                 TensorCoreInstruction mma) {
   if (failed(verifyChip(emitError, chip)))
     return failure();
   int64_t maxShared = maxSharedMemory(chip);
@@ -142,13 +143,10 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << name << " (" << value << ") must be in [0, "
                          << kMaxCtasPerSM << "]";
   }
-  if (mma != "auto" && mma != "sync" && mma != "wgmma")
-    return emitError() << "mma (\"" << mma
-                       << "\") must be \"auto\", \"sync\" or \"wgmma\"";
   // wgmma exists only with the sm_90a feature set.
-  if (mma == "wgmma" && chip != "sm_90a")
-    return emitError() << "mma = \"wgmma\" needs chip \"sm_90a\"; got \""
-                       << chip << "\"";
+  if (mma == TensorCoreInstruction::Wgmma && chip != "sm_90a")
+    return emitError() << "mma = wgmma needs chip \"sm_90a\"; got \"" << chip
+                       << "\"";
   return success();
 }
 

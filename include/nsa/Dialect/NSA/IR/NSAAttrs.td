@@ -24,6 +24,16 @@ def NSA_ScoreMapping : I32EnumAttr<"ScoreMapping",
   let genSpecializedAttr = 0;
 }
 
+def NSA_TensorCoreInstruction : I32EnumAttr<"TensorCoreInstruction",
+    "tensor-core instruction of the CTA-shared kernels", [
+      I32EnumAttrCase<"Auto", 0, "auto">,
+      I32EnumAttrCase<"Sync", 1, "sync">,
+      I32EnumAttrCase<"Wgmma", 2, "wgmma">
+    ]> {
+  let cppNamespace = "::mlir::nsa";
+  let genSpecializedAttr = 0;
+}
+
 def NSA_ConfigAttr : NSA_Attr<"Config", "config"> {
   let summary = "NSA hyper-parameters shared by every op of one attention";
   let description = [{
@@ -107,7 +117,7 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     | `prefetch_blocks` | 0 | selected blocks whose rows are prefetched into L2 ahead of the one attended (0: none; measured slower at prefill, see docs/performance.md) |
     | `min_ctas_per_sm` | 3 | CTAs per SM that the CTA-shared online-softmax kernels (compressed and window attention on tensor cores) ask `ptxas` to fit (`.minnctapersm`, capping their registers); 0 leaves it to `ptxas`. With 4 warps, 3 caps them at 168 registers: 12 warps per SM instead of 8, measured faster for these kernels on the H200 (and slower for the selected kernel, which never gets it; the probability kernels have `probs_min_ctas_per_sm` instead; see docs/performance.md). The count is of CTAs: with `num_warps = 8` the same count halves the registers, so set it to 0 or halve it |
     | `probs_min_ctas_per_sm` | 4 | CTAs per SM that the tensor-core probability kernels (`nsa.compressed_probs`) ask `ptxas` to fit; 0 leaves it to `ptxas`. With 4 warps, 4 keeps them within 128 registers, 16 warps per SM: `ptxas` alone takes more for the 16-head `mma.sync` group sums (133-148) and fits 3 CTAs, measured 9-11% slower on the H200; the wgmma kernels of `sm_90a` needed 111 at Dk = 128 (`0d9cfea`), where 5 (102 registers) measured 3-4% faster, and take 128 since their fully visible chunks skip the masked-key test; 4 stays the default, which the `mma.sync` kernels need (docs/performance.md). With `num_warps = 8` set it to 0 or 2 |
-    | `mma` | `"auto"` | tensor-core instruction of the CTA-shared kernels (compressed and window attention, and the compressed probabilities): `"wgmma"` (warpgroup-level `wgmma.mma_async`, `sm_90a` only: the four warps' 64 rows multiply Q, K (and V) straight from 128-byte-swizzled shared memory, read once per CTA instead of once per warp, P from registers; measured 24-37% faster than with `"sync"` on the H200 for the attention kernels and 32-33% for the probability kernels, see docs/performance.md), `"sync"` (warp-level `mma.sync` m16n8k16, K/V fragments read by each warp with `ldmatrix`), or `"auto"`: `"wgmma"` on `sm_90a`, else `"sync"`. wgmma applies where `num_warps` is 4, the warps share their tiles and both head dims are 64 or 128, within `shared_memory`; other kernels keep `mma.sync` |
+    | `mma` | `auto` | tensor-core instruction of the CTA-shared kernels (compressed and window attention, and the compressed probabilities): `wgmma` (warpgroup-level `wgmma.mma_async`, `sm_90a` only: the four warps' 64 rows multiply Q, K (and V) straight from 128-byte-swizzled shared memory, read once per CTA instead of once per warp, P from registers; measured 24-37% faster than with `"sync"` on the H200 for the attention kernels and 32-33% for the probability kernels, see docs/performance.md), `sync` (warp-level `mma.sync` m16n8k16, K/V fragments read by each warp with `ldmatrix`), or `auto`: `wgmma` on `sm_90a`, else `sync`. wgmma applies where `num_warps` is 4, the warps share their tiles and both head dims are 64 or 128, within `shared_memory`; other kernels keep `mma.sync` |
 
     The selected branch always tiles one query position (its block list is
     per position); with GQA fusion its tile is the G heads of that position.
@@ -126,14 +136,17 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     DefaultValuedParameter<"int64_t", "0", "selected blocks prefetched ahead">:$prefetch_blocks,
     DefaultValuedParameter<"int64_t", "3", "CTAs per SM asked of the CTA-shared attention kernels">:$min_ctas_per_sm,
     DefaultValuedParameter<"int64_t", "4", "CTAs per SM asked of the probability kernels">:$probs_min_ctas_per_sm,
-    StringRefParameter<"tensor-core instruction of the CTA-shared attention kernels", "\"auto\"">:$mma
+    DefaultValuedParameter<"::mlir::nsa::TensorCoreInstruction",
+        "::mlir::nsa::TensorCoreInstruction::Auto",
+        "tensor-core instruction of the CTA-shared attention kernels">:$mma
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let builders = [
     // The H100 target: the parameter defaults above.
     AttrBuilder<(ins), [{
-      return $_get($_ctxt, "sm_90a", 64, 64, 4, 1, 232448, 0, 3, 4, "auto");
+      return $_get($_ctxt, "sm_90a", 64, 64, 4, 1, 232448, 0, 3, 4,
+                   ::mlir::nsa::TensorCoreInstruction::Auto);
     }]>
   ];
   let extraClassDeclaration = [{
@@ -147,10 +160,12 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     /// The most shared memory per CTA that `chip` offers, 0 if unknown.
     static int64_t maxSharedMemory(::llvm::StringRef chip);
 
-    /// Whether the CTA-shared tensor-core kernels use wgmma: `mma = "wgmma"`,
-    /// or `"auto"` on sm_90a.
+    /// Whether the CTA-shared tensor-core kernels use wgmma: `mma = wgmma`,
+    /// or `auto` on sm_90a.
     bool useWgmma() const {
-      return getMma() == "wgmma" || (getMma() == "auto" && getChip() == "sm_90a");
+      return getMma() == ::mlir::nsa::TensorCoreInstruction::Wgmma ||
+             (getMma() == ::mlir::nsa::TensorCoreInstruction::Auto &&
+              getChip() == "sm_90a");
     }
 
     /// Fails, with the list of supported chips, if `chip` is not one.
