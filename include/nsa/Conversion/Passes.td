@@ -82,7 +82,7 @@ def ConvertNSAToLinalg : Pass<"convert-nsa-to-linalg"> {
 }
 
 def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
-  let summary = "Lower tile loops (nsa-tile, nsa-fuse-gqa-group) to gpu.launch kernels";
+  let summary = "Lower tile loops (nsa-tile, nsa-fuse-gqa-group, nsa-fuse-combine) to gpu.launch kernels";
   let description = [{
     Each `scf.forall` tile loop whose body runs the nsa tile ops becomes a
     `gpu.launch` with one block per loop iteration (the iterations
@@ -166,7 +166,13 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     whole 16-byte pieces of a row, so one store instruction writes full
     sectors of neighbouring rows rather than 4 bytes in each of 8 rows
     (where the row length or the staging space does not allow 16-byte
-    pieces, the pairs are stored directly, each one aligned access).
+    pieces, the pairs are stored directly, each one aligned access). A
+    lane reads all its pieces before it stores any. Where the loop stores
+    an `nsa.combine_tile` of its finalized tile (`nsa-fuse-combine`), each
+    piece (pair, or element on CUDA cores), rounded to the output type as
+    the unfused tile was, is combined before its store with the same
+    elements of the other branches' outputs and the row's gates, read
+    from the slices the loop captures.
 
     `nsa.prefetch_tile` becomes `nvvm.prefetch level = L2` over the
     128-byte lines of its rows, split among the threads that walk the

@@ -29,7 +29,8 @@ struct NSAToCPUPipelineOptions
       llvm::cl::init(true)};
 };
 
-/// nsa.attention or branch ops -> decomposed, tiled (and GQA-fused) tile IR
+/// nsa.attention or branch ops -> decomposed, tiled (and GQA-fused) tile IR,
+/// the combine folded into the window's tile loop (nsa-fuse-combine)
 /// -> linalg -> bufferized loops -> LLVM dialect, with C interfaces for
 /// functions marked llvm.emit_c_interface. The CPU execution of the tile
 /// IR; the result translates with mlir-translate --mlir-to-llvmir. With
@@ -64,7 +65,8 @@ struct NSAToNVVMPipelineOptions
       llvm::cl::init(4)};
 };
 
-/// nsa.attention or branch ops -> tiled, GQA-fused tile loops lowered to
+/// nsa.attention or branch ops -> tiled, GQA-fused tile loops (the combine
+/// in the window's, nsa-fuse-combine) lowered to
 /// gpu.launch kernels, the other ops as element-wise kernels (a few elements
 /// per thread) ->
 /// bufferized host function of gpu.launch_func on memrefs, and gpu.module
