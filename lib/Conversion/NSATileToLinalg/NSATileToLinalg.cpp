@@ -10,6 +10,7 @@
 
 #include "../Utils/ElementTypes.h"
 #include "../Utils/LinalgBuilder.h"
+#include "../Utils/LowerCombine.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -230,19 +231,6 @@ struct LowerFinalizeTile : OpRewritePattern<FinalizeTileOp> {
   }
 };
 
-struct LowerCombineTile : OpRewritePattern<CombineTileOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(CombineTileOp op,
-                                PatternRewriter &rewriter) const override {
-    LinalgBuilder m{rewriter, op.getLoc()};
-    rewriter.replaceOp(
-        op, m.combine(op.getCompressed(), op.getSelected(), op.getWindow(),
-                      op.getGates(),
-                      getElementTypeOrSelf(op.getOutput().getType())));
-    return success();
-  }
-};
-
 struct LowerProbsTile : OpRewritePattern<ProbsTileOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ProbsTileOp op,
@@ -336,7 +324,8 @@ struct ConvertNSATileToLinalgPass
 } // namespace
 
 void mlir::nsa::populateNSATileToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerInitTileState, LowerAttendTile, LowerFinalizeTile,
-               LowerCombineTile, LowerProbsTile, DropPrefetchTile>(
-      patterns.getContext());
+  patterns
+      .add<LowerInitTileState, LowerAttendTile, LowerFinalizeTile,
+           LowerCombineLike<CombineTileOp>, LowerProbsTile, DropPrefetchTile>(
+          patterns.getContext());
 }

@@ -5,6 +5,7 @@
 #include "nsa/Support/BlockMath.h"
 
 #include "../Utils/LinalgBuilder.h"
+#include "../Utils/LowerCombine.h"
 #include "BranchAttention.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -186,19 +187,6 @@ struct LowerCompressedProbs : OpRewritePattern<CompressedProbsOp> {
           });
     }
     rewriter.replaceOp(op, probs);
-    return success();
-  }
-};
-
-struct LowerCombine : OpRewritePattern<CombineOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(CombineOp op,
-                                PatternRewriter &rewriter) const override {
-    LinalgBuilder m{rewriter, op.getLoc()};
-    rewriter.replaceOp(
-        op, m.combine(op.getCompressed(), op.getSelected(), op.getWindow(),
-                      op.getGates(),
-                      getElementTypeOrSelf(op.getOutput().getType())));
     return success();
   }
 };
@@ -672,6 +660,6 @@ struct ConvertNSAToLinalgPass
 } // namespace
 
 void mlir::nsa::populateNSAToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerCompress, LowerCompressedProbs, LowerCombine, LowerSelect>(
-      patterns.getContext());
+  patterns.add<LowerCompress, LowerCompressedProbs, LowerCombineLike<CombineOp>,
+               LowerSelect>(patterns.getContext());
 }
