@@ -128,3 +128,27 @@ func.func @combine_tile_unsliced_branch(%q: tensor<1x8x4x16xf32>, %g: tensor<1x8
   }
   return %r : tensor<1x8x4x16xf32>
 }
+
+// -----
+
+// A combine_tile the loop does not store has no place in the kernel.
+func.func @combine_tile_not_stored(%q: tensor<1x8x4x16xf32>, %c: tensor<1x8x4x16xf32>, %g: tensor<1x8x4x3xf32>, %out: tensor<1x8x4x16xf32>) -> tensor<1x8x4x16xf32> {
+  %r = scf.forall (%t) in (8) shared_outs(%o = %out) -> (tensor<1x8x4x16xf32>) {
+    %tile = tensor.extract_slice %q[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
+        : tensor<1x8x4x16xf32> to tensor<1x4x16xf32>
+    %m, %s, %a = nsa.init_tile_state %tile value_dim = 16 : tensor<1x4x16xf32>
+    %out_tile, %lse = nsa.finalize_tile %m, %s, %a to f32 : tensor<1x4xf32>, tensor<1x4x16xf32>
+    %other = tensor.extract_slice %c[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
+        : tensor<1x8x4x16xf32> to tensor<1x4x16xf32>
+    %gates = tensor.extract_slice %g[0, %t, 0, 0] [1, 1, 4, 3] [1, 1, 1, 1]
+        : tensor<1x8x4x3xf32> to tensor<1x4x3xf32>
+    // expected-error @+1 {{'nsa.combine_tile' op is supported only as what its tile loop stores}}
+    %combined = nsa.combine_tile %other, %other, %out_tile, %gates
+        : tensor<1x4x16xf32>, tensor<1x4x16xf32>, tensor<1x4x16xf32>, tensor<1x4x3xf32>
+    scf.forall.in_parallel {
+      tensor.parallel_insert_slice %out_tile into %o[0, %t, 0, 0] [1, 1, 4, 16] [1, 1, 1, 1]
+          : tensor<1x4x16xf32> into tensor<1x8x4x16xf32>
+    }
+  }
+  return %r : tensor<1x8x4x16xf32>
+}

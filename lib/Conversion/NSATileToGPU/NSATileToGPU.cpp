@@ -388,12 +388,21 @@ private:
   /// branch operand `combineBranch` (0 compressed, 1 selected, 2 window).
   CombineTileOp combineTile;
   unsigned combineBranch = 0;
+  /// `elements` neighbouring elements, from column `column` on, of tile row
+  /// `tileRow` and head `tileHead` of a [row, head, column] slice, as f32.
+  Value loadTileF32(Value tile, Value tileRow, Value tileHead, Value column,
+                    int64_t elements);
+  /// The three gates of a tile row and head, as f32, for combineBeforeStore.
+  /// Empty when the loop stores no combine_tile.
+  SmallVector<Value> combineGates(Value tileRow, Value tileHead);
   /// `stored`, a vector of elements of the output tile about to be stored
   /// (tile row `tileRow`, head `tileHead`, columns from `column` on, in the
   /// output's element type), combined with the other branches' elements
-  /// there when the loop stores a combine_tile; else `stored` itself.
+  /// there by the row's gates when the loop stores a combine_tile; else
+  /// `stored` itself. Callers that store several pieces of one row pass
+  /// `rowGates` (combineGates, loaded once); otherwise they are loaded here.
   Value combineBeforeStore(Value stored, Value tileRow, Value tileHead,
-                           Value column);
+                           Value column, ArrayRef<Value> rowGates = {});
   /// The first tile op (what comes before is the per-tile prologue) and
   /// the query tile it reads.
   Operation *tileStart() { return probs ? probs.getOperation() : init.getOperation(); }
@@ -561,9 +570,17 @@ LogicalResult TileLoopLowering::checkStructure() {
     Operation *source = insert ? insert.getSource().getDefiningOp() : nullptr;
     // nsa-fuse-combine stores the finalized tile combined with the others.
     if (auto combine = dyn_cast_or_null<CombineTileOp>(source);
-        combine && finalize &&
-        llvm::is_contained(combine->getOperands(), finalize.getOutput()))
+        combine && finalize) {
+      Value branches[] = {combine.getCompressed(), combine.getSelected(),
+                          combine.getWindow()};
+      if (llvm::count(branches, finalize.getOutput()) != 1)
+        return combine.emitOpError()
+               << "must combine its tile loop's nsa.finalize_tile output "
+                  "(one branch operand) with slices of the other outputs";
+      combineTile = combine;
+      combineBranch = llvm::find(branches, finalize.getOutput()) - branches;
       source = finalize;
+    }
     if (source != stored)
       return op.emitOpError() << "tile loop must store only "
                               << stored->getName() << " results";
@@ -962,20 +979,16 @@ LogicalResult TileLoopLowering::convertOp(Operation &op) {
   }
 
   if (auto combine = dyn_cast<CombineTileOp>(op)) {
-    Value own = finalize ? finalize.getOutput() : Value();
-    SmallVector<Value> branches{combine.getCompressed(), combine.getSelected(),
-                                combine.getWindow()};
-    if (!own || llvm::count(branches, own) != 1)
+    // checkStructure found the stored one and its own branch.
+    if (combine != combineTile)
       return combine.emitOpError()
-             << "must combine its tile loop's nsa.finalize_tile output "
-                "(one branch operand) with slices of the other outputs";
+             << "is supported only as what its tile loop stores";
+    Value own = combine->getOperand(combineBranch);
     for (Value operand : combine->getOperands())
       if (operand != own && !slices.count(operand))
         return combine.emitOpError()
                << "operands other than the loop's own tile must be slices "
                   "of tensors defined outside the loop";
-    combineTile = combine;
-    combineBranch = llvm::find(branches, own) - branches.begin();
     map.map(combine.getOutput(), map.lookup(own));
     return success();
   }
@@ -1186,51 +1199,66 @@ void TileLoopLowering::emitFinalize(FinalizeTileOp op) {
   map.map(op.getLse(), lse);
 }
 
+Value TileLoopLowering::loadTileF32(Value tile, Value tileRow, Value tileHead,
+                                    Value column, int64_t elements) {
+  const SliceInfo &slice = slices.find(tile)->second;
+  ArrayRef<int64_t> dims = slice.keptDims;
+  SmallVector<Value> indices(slice.offsets);
+  indices[dims[0]] = add(slice.offsets[dims[0]], tileRow);
+  indices[dims[1]] = add(slice.offsets[dims[1]], tileHead);
+  indices[dims[2]] = add(slice.offsets[dims[2]], column);
+  Type element = cast<MemRefType>(slice.buffer.getType()).getElementType();
+  Value loaded = vector::LoadOp::create(
+      b, loc, VectorType::get({elements}, element), slice.buffer, indices,
+      /*nontemporal=*/false,
+      vectorAlignment(slice.buffer, dims[2], slice.offsets[dims[2]], elements));
+  if (element.isF32())
+    return loaded;
+  return arith::ExtFOp::create(
+      b, loc, VectorType::get({elements}, b.getF32Type()), loaded);
+}
+
+SmallVector<Value> TileLoopLowering::combineGates(Value tileRow,
+                                                  Value tileHead) {
+  SmallVector<Value> gates;
+  if (!combineTile)
+    return gates;
+  for (int64_t gate = 0; gate < 3; ++gate)
+    gates.push_back(vector::ExtractOp::create(
+        b, loc,
+        loadTileF32(combineTile.getGates(), tileRow, tileHead, index(gate), 1),
+        0));
+  return gates;
+}
+
 Value TileLoopLowering::combineBeforeStore(Value stored, Value tileRow,
-                                           Value tileHead, Value column) {
+                                           Value tileHead, Value column,
+                                           ArrayRef<Value> rowGates) {
   if (!combineTile)
     return stored;
   auto storedType = cast<VectorType>(stored.getType());
-  int64_t count = storedType.getNumElements();
-  auto f32Type = VectorType::get({count}, b.getF32Type());
-  auto toF32 = [&](Value value) -> Value {
-    auto type = cast<VectorType>(value.getType());
-    if (type.getElementType().isF32())
-      return value;
-    return arith::ExtFOp::create(b, loc, type.clone(b.getF32Type()), value);
-  };
-  // An element (or `elements` neighbouring ones) of a [row, head, column]
-  // slice at this tile row and head.
-  auto load = [&](Value tile, Value firstColumn, int64_t elements) -> Value {
-    const SliceInfo &slice = slices.find(tile)->second;
-    SmallVector<Value> indices(slice.offsets);
-    ArrayRef<int64_t> dims = slice.keptDims;
-    indices[dims[0]] = add(slice.offsets[dims[0]], tileRow);
-    indices[dims[1]] = add(slice.offsets[dims[1]], tileHead);
-    indices[dims[2]] = add(slice.offsets[dims[2]], firstColumn);
-    Type element = cast<MemRefType>(slice.buffer.getType()).getElementType();
-    return toF32(vector::LoadOp::create(
-        b, loc, VectorType::get({elements}, element), slice.buffer, indices,
-        /*nontemporal=*/false,
-        vectorAlignment(slice.buffer, dims[2], slice.offsets[dims[2]],
-                        elements)));
-  };
+  auto f32Type = storedType.clone(b.getF32Type());
   // The stored elements are this branch's output as the unfused loop
   // stored it (rounded to the output type, which is the tile's).
-  SmallVector<Value> branches;
   Value branchTiles[] = {combineTile.getCompressed(), combineTile.getSelected(),
                          combineTile.getWindow()};
-  for (unsigned branch = 0; branch < 3; ++branch)
-    branches.push_back(branch == combineBranch
-                           ? toF32(stored)
-                           : load(branchTiles[branch], column, count));
-  SmallVector<Value> gates;
-  for (int64_t gate = 0; gate < 3; ++gate)
-    gates.push_back(vector::BroadcastOp::create(
-        b, loc, f32Type,
-        vector::ExtractOp::create(
-            b, loc, load(combineTile.getGates(), index(gate), 1), 0)));
-  Value combined = gatedBranchSum(b, loc, gates, branches);
+  SmallVector<Value> branches;
+  for (unsigned branch = 0; branch < 3; ++branch) {
+    if (branch != combineBranch)
+      branches.push_back(loadTileF32(branchTiles[branch], tileRow, tileHead,
+                                     column, storedType.getNumElements()));
+    else if (storedType.getElementType().isF32())
+      branches.push_back(stored);
+    else
+      branches.push_back(arith::ExtFOp::create(b, loc, f32Type, stored));
+  }
+  SmallVector<Value> gates(rowGates);
+  if (gates.empty())
+    gates = combineGates(tileRow, tileHead);
+  SmallVector<Value> gateVectors = llvm::map_to_vector(gates, [&](Value gate) {
+    return Value(vector::BroadcastOp::create(b, loc, f32Type, gate));
+  });
+  Value combined = gatedBranchSum(b, loc, gateVectors, branches);
   if (storedType.getElementType().isF32())
     return combined;
   return arith::TruncFOp::create(b, loc, storedType, combined);
@@ -1246,6 +1274,10 @@ void TileLoopLowering::emitStore(tensor::ParallelInsertSliceOp insert) {
   indices[keptDims[0]] = add(offsets[keptDims[0]], row);
   indices[keptDims[1]] = add(offsets[keptDims[1]], head);
 
+  // A fused combine's gates of this row (none for the lse, or unfused).
+  SmallVector<Value> gates;
+  if (keptDims.size() == 3)
+    gates = combineGates(row, head);
   // `column`: the tile column of an output element (none for the lse).
   auto store = [&](Value value, Value column = Value()) {
     if (value.getType() != elementType)
@@ -1255,7 +1287,7 @@ void TileLoopLowering::emitStore(tensor::ParallelInsertSliceOp insert) {
       value = vector::ExtractOp::create(
           b, loc,
           combineBeforeStore(vector::BroadcastOp::create(b, loc, one, value),
-                             row, head, column),
+                             row, head, column, gates),
           0);
     }
     memref::StoreOp::create(b, loc, value, buffer, indices);
@@ -2458,6 +2490,7 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
     // The lane holds columns lanePair and lanePair + 1 of each dv n-tile:
     // one 2-element store per n-tile.
     auto pairF32Type = VectorType::get({2}, b.getF32Type());
+    SmallVector<Value> gates = combineGates(rowPos[i], rowHead[i]);
     for (int64_t nTile = 0; nTile < valueDim / 8; ++nTile) {
       Value values = vector::FromElementsOp::create(
           b, loc, pairF32Type,
@@ -2468,7 +2501,7 @@ void TileLoopLowering::emitStoreMma(tensor::ParallelInsertSliceOp insert) {
         values = arith::TruncFOp::create(
             b, loc, VectorType::get({2}, elementType), values);
       Value column = add(lanePair, index(8 * nTile));
-      values = combineBeforeStore(values, rowPos[i], rowHead[i], column);
+      values = combineBeforeStore(values, rowPos[i], rowHead[i], column, gates);
       indices[keptDims[2]] = add(offsets[keptDims[2]], column);
       vector::StoreOp::create(b, loc, values, buffer, indices,
                               /*nontemporal=*/false, pairAlignment);
