@@ -94,6 +94,7 @@ KIND_TO_BUNDLE = {"nsa": "attention", "compressed": "compressed", "select": "sel
                   "selected": "selected", "window": "window"}
 # How a kernel's time grows with T (predicts the cost at the next T).
 EXPONENT = {"nsa": 2, "compressed": 2, "select": 2, "selected": 1, "window": 1,
+            "selected_gather": 1,
             "dense_causal": 2, "flex_window": 1, "fla_nsa": 2, "fla_compressed": 2,
             "fla_topk": 2, "fla_selected": 1}
 GROUPS = ("ours", "sdpa", "flex", "fla")
@@ -631,6 +632,7 @@ class Bench:
             for kind in OUR_KINDS:
                 self.our_kernel(runtime, kind, config, T, x, state)
             self.selection_only(T, config)
+            self.gather_roof(T, config, x, state)
             state.clear()
             self.free()
         del x
@@ -665,6 +667,7 @@ class Bench:
                 return
             extra["indices"] = source
             ins.append(idx)
+            state["selected_indices"] = idx
         try:
             manifest = json.loads((path / "manifest.json").read_text())
             mem = perfmodel.bundle_memory(manifest, {"B": SHAPE["B"], "T": T})
@@ -726,6 +729,54 @@ class Bench:
         else:
             why = "ours.select did not run"
         return random_indices(self.torch, T, params), f"random valid indices ({why})"
+
+    def gather_roof(self, T, config, x, state) -> None:
+        """Copy-only kernels over the rows ours.selected read, with its indices
+        (bench/gather_roof.py); the fastest is the selected kernel's measured gather
+        roof, and ours.selected's share of it is recorded with it. At the largest T
+        only (where the kernel's time is all gather; it keeps the run short)."""
+        idx = state.get("selected_indices")
+        params = self.params[config]
+        if idx is None or DEVICE != "cuda" or self.context_lost or T != max(self.args.T):
+            return
+        try:
+            import cupy as cp
+
+            import gather_roof
+        except Exception as e:  # noqa: BLE001
+            self.record("roof.selected_gather", "roof", "selected_gather", T, config, params,
+                        error=f"the probe needs CuPy: {_message(e)}")
+            return
+        timed = {}
+        for variant in gather_roof.VARIANTS:
+            mid = f"roof.selected_gather.{variant}"
+            try:
+                fn = gather_roof.launcher(cp, self.torch, variant, x["k"], x["v"], idx, T,
+                                          params)
+            except Exception as e:  # noqa: BLE001
+                self.record(mid, "roof", "selected_gather", T, config, params,
+                            error=_message(e))
+                continue
+            rec = self.record(mid, "roof", "selected_gather", T, config, params, fn=fn,
+                              extra={"variant": variant})
+            if rec["status"] == "ok":
+                timed[variant] = rec["median_ms"]
+        rec = {"id": "roof.selected_gather", "impl": "roof", "kernel": "selected_gather",
+               "T": T, "config": config,
+               "description": perfmodel.KERNELS["selected_gather"],
+               "derived_from": [f"roof.selected_gather.{v}" for v in gather_roof.VARIANTS]}
+        if timed:
+            best = min(timed, key=timed.get)
+            rec.update(status="derived", median_ms=timed[best], variant=best,
+                       note=f"the fastest copy-only variant ({best})")
+            ours = self.results.find("ours.selected", T, config)
+            if ours and ours["status"] == "ok":
+                rec["ours_selected_pct_of_gather_roof"] = 100 * timed[best] / ours["median_ms"]
+        else:
+            rec.update(status="skipped", reason="no copy-only variant ran")
+        derive(rec, problem(T, params), self.peaks)
+        self.results.add(rec)
+        log(_line(rec))
 
     def selection_only(self, T, config) -> None:
         sel = self.results.find("ours.select", T, config)

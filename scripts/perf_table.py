@@ -17,7 +17,7 @@ from pathlib import Path
 
 # Display order of the measurements in the per-T tables.
 ORDER = ["ours.nsa", "ours.compressed", "ours.select", "ours.selection_only",
-         "ours.selected", "ours.window", "sdpa.cudnn", "sdpa.flash", "flex.window",
+         "ours.selected", "roof.selected_gather", "ours.window", "sdpa.cudnn", "sdpa.flash", "flex.window",
          "fla.nsa", "fla.nsa+flex.window", "fla.compressed", "fla.topk", "fla.selected"]
 LABELS = {
     "ours.nsa": "ours: full NSA forward",
@@ -25,6 +25,7 @@ LABELS = {
     "ours.select": "ours: compress + cmp. attention + probs + top-n",
     "ours.selection_only": "ours: selection only (select − compressed)†",
     "ours.selected": "ours: selected attention",
+    "roof.selected_gather": "gather roof of selected attention (copy only)§",
     "ours.window": "ours: window attention",
     "sdpa.cudnn": "SDPA cuDNN, dense causal",
     "sdpa.flash": "SDPA flash, dense causal",
@@ -109,6 +110,9 @@ def render(data: dict) -> str:
     w(f"- roofline: {meta['peak_tflops']} TFLOP/s (dense bf16 tensor cores) and "
       f"{meta['peak_tbps']} TB/s: {meta.get('peaks_note')}")
     w("- † a difference or sum of two medians, not a timing of its own")
+    w("- § copy-only kernels reading the rows ours.selected reads, with its indices "
+      "(bench/gather_roof.py); the fastest variant's time; its bytes are the gathered "
+      "rows, mostly L2 hits, so it has no DRAM roofline")
     w("")
 
     # Headline.
@@ -149,7 +153,9 @@ def render(data: dict) -> str:
         rows.sort(key=lambda r: (ORDER.index(r["id"]) if r["id"] in ORDER else 99,
                                  r.get("config") or ""))
         for r in rows:
-            rf = r.get("roofline", {})
+            rf = dict(r.get("roofline", {}))
+            if r.get("impl") == "roof":  # L2-level bytes: no DRAM roofline
+                rf.update(pct_of_roof=None, bound="gather", roof_ms=None, tflops=None)
             med = _median(r)
             label = LABELS.get(r["id"], r["id"])
             if med is None:
@@ -162,6 +168,23 @@ def render(data: dict) -> str:
               f"{_num(rf.get('pct_of_roof'), 3)} | {rf.get('bound', '')} | "
               f"{_ms(rf.get('roof_ms'))} | {r.get('samples', '—')} | "
               f"{_ms(r.get('first_call_ms'))} |")
+        w("")
+
+    # Selected attention against its gather roof.
+    gathers = [r for r in data["measurements"]
+               if r["id"] == "roof.selected_gather" and _median(r) is not None]
+    if gathers:
+        w("### Selected attention against its gather roof")
+        w("")
+        w("| T | config | ours.selected (ms) | gather roof (ms) | fastest variant | "
+          "gathered bytes | gather TB/s | ours at % of the gather roof |")
+        w("| ---: | --- | ---: | ---: | --- | ---: | ---: | ---: |")
+        for g in sorted(gathers, key=lambda r: (r["T"], r.get("config") or "")):
+            ours = _median(_find(data, "ours.selected", g["T"], g.get("config")))
+            w(f"| {g['T']} | {g.get('config')} | {_ms(ours)} | {_ms(_median(g))} | "
+              f"{g.get('variant', '—')} | {g['work']['bytes']:.4e} | "
+              f"{_num(g['roofline'].get('tbps'), 2)} | "
+              f"{_num(g.get('ours_selected_pct_of_gather_roof'), 1)} |")
         w("")
 
     # Ratios.
@@ -249,7 +272,8 @@ def _arithmetic_rows(data, Ts):
             best = (T, n)
     if best is None:
         return []
-    rows = [r for r in data["measurements"] if r["T"] == best[0] and "work" in r]
+    rows = [r for r in data["measurements"]
+            if r["T"] == best[0] and "work" in r and r.get("impl") != "roof"]
     rows.sort(key=lambda r: (ORDER.index(r["id"]) if r["id"] in ORDER else 99,
                              r.get("config") or ""))
     return rows

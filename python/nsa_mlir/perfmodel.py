@@ -200,6 +200,8 @@ KERNELS = {
     "fla_compressed": "fla mean pooling + compressed attention",
     "fla_topk": "fla top-n (recomputes q·kc with the saved lse, bitonic sort)",
     "fla_selected": "fla selected attention with given indices",
+    "selected_gather": "copy-only kernel reading the K/V rows selected attention reads "
+                       "(bench/gather_roof.py): the selected kernel's gather roof",
 }
 
 
@@ -235,6 +237,13 @@ def work(kernel: str, p: Problem) -> Work:
         flops = base * ss * (Dk + Dv)
         ff = f"{pre} · {slc_f} · ({Dk}+{Dv})"
         names = ["q", "k", "v", "indices", "o", "lse"]
+    elif kernel == "selected_gather":
+        # No math; its bytes are the rows as gathered (each selected key's K and V
+        # row once per position and KV head), which mostly hit L2, not DRAM's
+        # minimal bytes: its TB/s is an L2-level rate.
+        ge = B * p.H * ss * (Dk + Dv) * p.elem
+        return Work(0, ge, "0 (copies only)",
+                    f"B·H·{slc_f}·(Dk+Dv)·{p.elem} = {B}·{p.H}·{ss}·({Dk}+{Dv})·{p.elem}")
     elif kernel == "window":
         flops = base * sw * (Dk + Dv)
         ff = f"{pre} · {win_f} · ({Dk}+{Dv})"

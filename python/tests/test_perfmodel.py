@@ -73,6 +73,9 @@ def test_flops_and_bytes_by_hand():
     assert pm.work("select", p).bytes == q + k + v + idx
     assert pm.work("selected", p).bytes == q + k + v + idx + o + lse
     assert pm.work("dense_causal", p).bytes == q + k + v + o
+    # The gather roof's bytes: each selected key's K and V row, per (batch, KV head).
+    assert pm.work("selected_gather", p).flops == 0
+    assert pm.work("selected_gather", p).bytes == 2 * 2 * 2080 * (8 + 4) * 2
     with pytest.raises(ValueError):
         pm.work("nope", p)
 
