@@ -145,6 +145,32 @@ def selected_tokens_from_indices(rows, t: int, slc_block: int) -> int:
     return sum(max(0, min(slc_block, t - j * slc_block + 1)) for j in blocks)
 
 
+def staged_key_rows(kernel: str, p: Problem, tile_positions: int) -> int:
+    """Key rows our kernels stage from L2 into shared memory per (batch, KV head),
+    summed over their query tiles: what they read through L2, next to the bytes
+    any implementation must move (work()). A tile holds `tile_positions`
+    neighbouring positions and all G heads of their group (64 rows / G), and
+    stages, for compressed attention and the probabilities, the compressed keys
+    its last position sees (one copy per tile, the tiles' `.cg` copies do not
+    meet in L1); for the window, the union of its positions' windows; selected
+    attention stages each position's selected keys (a warp per position)."""
+    tiles = range(0, p.T, tile_positions)
+    if kernel in ("compressed", "probs"):
+        return sum(cmp_keys(min(p.T, t + tile_positions) - 1, p) for t in tiles)
+    if kernel == "window":
+        return sum(min(p.T, t + tile_positions) - max(0, t - p.window + 1) for t in tiles)
+    if kernel == "selected":
+        return sum_slc_keys(p)
+    raise ValueError(f"no staged-rows model for {kernel!r}")
+
+
+def staged_bytes(kernel: str, p: Problem, tile_positions: int) -> int:
+    """staged_key_rows in bytes: K and V rows (K only for the probabilities), all
+    batches and KV heads."""
+    dims = p.Dk if kernel == "probs" else p.Dk + p.Dv
+    return p.B * p.H * staged_key_rows(kernel, p, tile_positions) * dims * p.elem
+
+
 # --------------------------------------------------------------------------------------
 # Work per timed function
 # --------------------------------------------------------------------------------------

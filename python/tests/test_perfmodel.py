@@ -160,3 +160,21 @@ def test_device_peaks_use_the_measured_h200_bandwidth():
                                                              pm.H100_PEAK_TBPS)
     # Any other device gets the H100's figures, and the note says so.
     assert "the roofline figures are the H100's" in pm.device_peaks("NVIDIA A100")[2]
+
+
+def test_staged_key_rows_by_hand():
+    # T = 8, 4-position tiles, w = 3, l = d = l' = 2 (cmp_keys(t) = t // 2 for t >= 1).
+    p = pm.Problem(B=1, T=8, Hq=2, H=1, Dk=4, Dv=2, cmp_block=2, cmp_stride=2,
+                   slc_block=2, top_n=2, window=3)
+    # Tiles end at t = 3 and 7: compressed keys 2 and 4.
+    assert pm.staged_key_rows("compressed", p, 4) == 2 + 4
+    assert pm.staged_key_rows("probs", p, 4) == 2 + 4
+    # Windows: tile 0..3 sees keys 0..3 (4 rows), tile 4..7 keys 2..7 (6 rows).
+    assert pm.staged_key_rows("window", p, 4) == 4 + 6
+    assert pm.staged_key_rows("selected", p, 4) == pm.sum_slc_keys(p)
+    assert pm.staged_bytes("window", p, 4) == 10 * (4 + 2) * 2
+    assert pm.staged_bytes("probs", p, 4) == 6 * 4 * 2
+    # One position per tile: the window stages each position's own keys.
+    assert pm.staged_key_rows("window", p, 1) == pm.sum_win_keys(p)
+    with pytest.raises(ValueError):
+        pm.staged_key_rows("dense_causal", p, 4)
