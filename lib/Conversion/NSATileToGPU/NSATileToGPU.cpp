@@ -2959,6 +2959,26 @@ bool isTileLoop(scf::ForallOp forall) {
   });
 }
 
+/// Query positions per tile of a tile loop, when constant (the selected
+/// branch's loops hold one: its block list is per position).
+std::optional<int64_t> positionsPerTile(scf::ForallOp forall) {
+  for (Operation &op : forall.getBody()->getOperations()) {
+    Value query;
+    if (auto init = dyn_cast<InitTileStateOp>(op))
+      query = init.getQuery();
+    else if (auto probs = dyn_cast<ProbsTileOp>(op))
+      query = probs.getQuery();
+    else
+      continue;
+    auto slice = query.getDefiningOp<tensor::ExtractSliceOp>();
+    if (!slice)
+      return std::nullopt;
+    int64_t positionDim = slice.getDroppedDims().find_first_unset();
+    return getConstantIntValue(slice.getMixedSizes()[positionDim]);
+  }
+  return std::nullopt;
+}
+
 struct ConvertNSATileToGPUPass
     : nsa::impl::ConvertNSATileToGPUBase<ConvertNSATileToGPUPass> {
   using Base::Base;
@@ -2969,7 +2989,9 @@ struct ConvertNSATileToGPUPass
         loops.push_back(forall);
     });
     for (scf::ForallOp forall : loops) {
-      int64_t numWarps = TargetAttr::lookup(forall).getNumWarps();
+      std::optional<int64_t> positions = positionsPerTile(forall);
+      int64_t numWarps =
+          TargetAttr::lookup(forall).numWarpsForTiles(positions.value_or(0));
       if (failed(TileLoopLowering(forall, numWarps, tensorCores).run()))
         return signalPassFailure();
     }

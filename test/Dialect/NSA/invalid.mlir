@@ -410,6 +410,21 @@ module attributes {nsa.target = #nsa.target<num_warps = -4>} {}
 
 // -----
 
+// expected-error @+1 {{selected_num_warps (6) must be a positive power of two}}
+module attributes {nsa.target = #nsa.target<selected_num_warps = 6>} {}
+
+// -----
+
+// expected-error @+1 {{num_warps (64) must be at most 32 (1024 threads per CTA)}}
+module attributes {nsa.target = #nsa.target<num_warps = 64>} {}
+
+// -----
+
+// expected-error @+1 {{selected_num_warps (64) must be at most 32 (1024 threads per CTA)}}
+module attributes {nsa.target = #nsa.target<selected_num_warps = 64>} {}
+
+// -----
+
 // expected-error @+1 {{num_stages (0) must be >= 1}}
 module attributes {nsa.target = #nsa.target<num_stages = 0>} {}
 

@@ -115,16 +115,27 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  int64_t numStages, int64_t sharedMemory,
                                  int64_t prefetchBlocks, int64_t minCtasPerSM,
                                  int64_t probsMinCtasPerSM,
-                                 TensorCoreInstruction mma) {
+                                 TensorCoreInstruction mma,
+                                 int64_t selectedNumWarps) {
   if (failed(verifyChip(emitError, chip)))
     return failure();
   int64_t maxShared = maxSharedMemory(chip);
   for (auto [name, value] : {std::pair<StringRef, int64_t>{"block_q", blockQ},
                              {"block_kv", blockKV},
-                             {"num_warps", numWarps}}) {
+                             {"num_warps", numWarps},
+                             {"selected_num_warps", selectedNumWarps}}) {
     if (value < 1 || !llvm::isPowerOf2_64(value))
       return emitError() << name << " (" << value
                          << ") must be a positive power of two";
+  }
+  // A CTA has at most 1024 threads.
+  constexpr int64_t kMaxWarps = 32;
+  for (auto [name, value] :
+       {std::pair<StringRef, int64_t>{"num_warps", numWarps},
+        {"selected_num_warps", selectedNumWarps}}) {
+    if (value > kMaxWarps)
+      return emitError() << name << " (" << value << ") must be at most "
+                         << kMaxWarps << " (1024 threads per CTA)";
   }
   if (numStages < 1)
     return emitError() << "num_stages (" << numStages << ") must be >= 1";
