@@ -8,6 +8,24 @@ if str(PYTHON_ROOT) not in sys.path:
     sys.path.insert(0, str(PYTHON_ROOT))
 
 
+REPO_ROOT = PYTHON_ROOT.parent
+
+
+def load_script(relative_path: str):
+    """Imports one of the repository's scripts (bench/, scripts/) as a module
+    named after its file, with its own folder on sys.path for its imports."""
+    import importlib.util
+
+    path = REPO_ROOT / relative_path
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 def require_compiler() -> None:
     """Skips the calling test module when the compiler is not built, or fails
     it when NSA_REQUIRE_COMPILER=1 (CI builds the compiler first, so there a

@@ -1,25 +1,18 @@
 """bench/gather_roof.py: its copy-only kernels compile, and each variant issues the
 loads it is named for (nvcc to PTX; skipped where the CUDA toolkit is absent)."""
 
-import importlib.util
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def gather_roof():
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location("gather_roof", BENCH / "gather_roof.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/gather_roof.py")
 
 
 def ptx_of(module, variant, tmp_path):

@@ -3,21 +3,16 @@ what they are meant to catch, and a whole run in --simulate mode (the torch refe
 standing in for the bundles) must pass, fail, skip and resume as documented.
 Skipped where torch is not installed."""
 
-import importlib.util
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 torch = pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "bench" / "gpu_check.py")
-gc = importlib.util.module_from_spec(_spec)
-sys.modules["gpu_check"] = gc  # dataclasses look their module up there
-_spec.loader.exec_module(gc)
+gc = load_script("bench/gpu_check.py")
 
 from nsa_mlir import reference_torch as rt  # noqa: E402
 from nsa_mlir.reference import NSAConfig  # noqa: E402

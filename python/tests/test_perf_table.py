@@ -1,21 +1,14 @@
 """scripts/perf_table.py: the gather-roof section's arithmetic on a small result."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from conftest import load_script
 
 from nsa_mlir import perfmodel as pm
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "perf_table.py"
 
 
 @pytest.fixture(scope="module")
 def perf_table():
-    spec = importlib.util.spec_from_file_location("perf_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/perf_table.py")
 
 
 def test_gather_roof_section(perf_table):

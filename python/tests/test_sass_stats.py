@@ -1,19 +1,12 @@
 """scripts/sass_stats.py: parsing cuobjdump -sass output (no cuobjdump needed)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "sass_stats.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def sass_stats():
-    spec = importlib.util.spec_from_file_location("sass_stats", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/sass_stats.py")
 
 
 SAMPLE = """
