@@ -528,18 +528,18 @@ func.func @window_wide_head(%q: tensor<?x?x8x144xbf16>, %k: tensor<?x?x2x144xbf1
 
 // Selected, f16, G = 2: one position per tile, so one slab of 2 rows; three
 // k-steps (Dk = 48), the last one from an x2 ldmatrix. f16 operands go to
-// mma.sync as vector<2xf16>. One slab per tile, fewer than the CTA's 8
+// mma.sync as vector<2xf16>. One slab per tile, fewer than the CTA's 4
 // warps (selected_num_warps, not num_warps, for one-position tiles): each
-// warp stages its own tiles, 8 x 32 keys x ((48 + 8) + (16 + 8)) x 2 bytes
-// = 40960, between warp barriers. The warps of a CTA take
+// warp stages its own tiles, 4 x 32 keys x ((48 + 8) + (16 + 8)) x 2 bytes
+// = 20480, between warp barriers. The warps of a CTA take
 // neighbouring positions of one KV head (the position is the fastest
 // dimension of the work items), which mostly select the same blocks, and
 // their copies go through L1 (no bypassL1), so a block one warp staged is
 // mostly an L1 hit for the next.
 // CHECK-LABEL: func.func @selected_f16
 // CHECK:       %[[POSITIONS:.*]] = tensor.dim %{{.*}}, %c1
-// CHECK:       arith.ceildivui %{{.*}}, %c8{{.*}} : index
-// CHECK:       gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c256, {{.*}} dynamic_shared_memory_size %c40960_i32
+// CHECK:       arith.ceildivui %{{.*}}, %c4{{.*}} : index
+// CHECK:       gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c128, {{.*}} dynamic_shared_memory_size %c20480_i32
 // Warp-private tiles: no occupancy hint.
 // CHECK-NOT:     nsa.min_ctas_per_sm
 // CHECK:         %[[LANE:[a-z0-9_]+]] = arith.remui %{{.*}}, %c32
@@ -573,7 +573,7 @@ func.func @window_wide_head(%q: tensor<?x?x8x144xbf16>, %k: tensor<?x?x2x144xbf1
 // The CUDA-core kernel's warps walk the same rows: the CTA's threads split
 // the prefetches.
 // NOMMA:       gpu.launch {{.*}} threads(%[[TID:[a-z0-9_]+]],
-// NOMMA:       scf.for %{{.*}} = %[[TID]] to %{{.*}} step %c256
+// NOMMA:       scf.for %{{.*}} = %[[TID]] to %{{.*}} step %c128
 // NOMMA:         nvvm.prefetch level =  L2
 // NOMMA-NOT:   nvvm.mma.sync
 module {

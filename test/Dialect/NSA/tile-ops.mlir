@@ -16,20 +16,20 @@
 // CHECK-SAME: t3_some = #nsa.target<chip = "sm_89", block_kv = 16, shared_memory = 101376>
 // CHECK-SAME: t4_one = #nsa.target<block_q = 1>
 // CHECK-SAME: t5_wgmma = #nsa.target<min_ctas_per_sm = 2, mma = wgmma>
-// CHECK-SAME: t6_selected_warps = #nsa.target<num_warps = 8, selected_num_warps = 4>
+// CHECK-SAME: t6_selected_warps = #nsa.target<num_warps = 8, selected_num_warps = 8>
 // GENERIC-LABEL: sym_name = "targets"
 // GENERIC: }) {t0_default = #nsa.target<>, t1_explicit_defaults = #nsa.target<>, t2_all = #nsa.target<chip = "sm_80", block_q = 128, block_kv = 32, num_warps = 8, num_stages = 3, shared_memory = 166912>
 func.func @targets() attributes {
     t0_default = #nsa.target<>,
     t1_explicit_defaults = #nsa.target<chip = "sm_90a", block_q = 64, block_kv = 64,
                                        num_warps = 4, num_stages = 1, shared_memory = 232448,
-                                       selected_num_warps = 8>,
+                                       selected_num_warps = 4>,
     t2_all = #nsa.target<chip = "sm_80", block_q = 128, block_kv = 32, num_warps = 8,
                          num_stages = 3, shared_memory = 166912>,
     t3_some = #nsa.target<shared_memory = 101376, block_kv = 16, chip = "sm_89">,
     t4_one = #nsa.target<block_q = 1>,
     t5_wgmma = #nsa.target<mma = wgmma, min_ctas_per_sm = 2>,
-    t6_selected_warps = #nsa.target<selected_num_warps = 4, num_warps = 8>} {
+    t6_selected_warps = #nsa.target<selected_num_warps = 8, num_warps = 8>} {
   return
 }
 

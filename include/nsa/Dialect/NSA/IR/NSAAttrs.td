@@ -112,7 +112,7 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     | `block_q` | 64 | query rows per tile (compressed and window branches) |
     | `block_kv` | 64 | keys per KV tile |
     | `num_warps` | 4 | warps per CTA (at most 32) |
-    | `selected_num_warps` | 8 | warps per CTA of the kernels whose query tiles hold one position: the selected branch's (each warp one position, the CTA's warps neighbouring positions that meet in L1 on the blocks they share), or any branch with `block_q = 1`. 8 measured 2.5-3% faster than 4 for the selected kernel on the H100 (docs/performance.md) |
+    | `selected_num_warps` | 4 | warps per CTA of the kernels whose query tiles hold one position: the selected branch's (each warp one position, the CTA's warps neighbouring positions that meet in L1 on the blocks they share), or any branch with `block_q = 1`. 8 measured 2.5-3% faster than 4 for the selected kernel on the H100 (docs/performance.md, table (P)); it becomes the default once a GPU check of the 8-warp kernels has passed |
     | `num_stages` | 1 | K/V chunk buffers of the CTA-shared tensor-core kernels: 1 reloads one K and one V tile in place, each as soon as its product is done; S >= 2 is a ring, chunk c + S - 1 loading while chunk c computes (measured slower on the H200 at 64k tokens, see docs/performance.md). Warp-private tiles always use 1 |
     | `shared_memory` | 232448 | bytes of shared memory per CTA (227 KiB on sm_90) |
     | `prefetch_blocks` | 0 | selected blocks whose rows are prefetched into L2 ahead of the one attended (0: none; measured slower at prefill, see docs/performance.md) |
@@ -140,7 +140,7 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     DefaultValuedParameter<"::mlir::nsa::TensorCoreInstruction",
         "::mlir::nsa::TensorCoreInstruction::Auto",
         "tensor-core instruction of the CTA-shared attention kernels">:$mma,
-    DefaultValuedParameter<"int64_t", "8",
+    DefaultValuedParameter<"int64_t", "4",
         "warps per CTA of the one-position tiles (selected attention)">:$selected_num_warps
   );
   let assemblyFormat = "`<` struct(params) `>`";
@@ -149,7 +149,7 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     // The H100 target: the parameter defaults above.
     AttrBuilder<(ins), [{
       return $_get($_ctxt, "sm_90a", 64, 64, 4, 1, 232448, 0, 3, 4,
-                   ::mlir::nsa::TensorCoreInstruction::Auto, 8);
+                   ::mlir::nsa::TensorCoreInstruction::Auto, 4);
     }]>
   ];
   let extraClassDeclaration = [{
