@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from cuda_timing import event_seconds  # noqa: E402
 
-WARPS = 4       # positions per CTA, as in the selected kernel
+WARPS = 4       # positions per CTA, as the selected kernel's default selected_num_warps
 CHUNK = 32      # keys per chunk, as in the selected kernel (kPrivateKeyChunk)
 
 SOURCE = r"""
@@ -174,6 +174,11 @@ def launcher(cp, torch, variant: str, k, v, idx, T: int, params: dict):
     name, stages, bypass = VARIANTS[variant]
     if k.shape[0] != 1 or not (k.is_contiguous() and v.is_contiguous() and idx.is_contiguous()):
         raise ValueError("the probe reads contiguous B = 1 tensors")
+    # One row layout for K and V (the kernels index both with DIM), int32 indices.
+    if v.shape != k.shape or idx.dtype != torch.int32 or k.shape[3] % 8 or k.shape[3] > 128:
+        raise ValueError(f"the probe needs K and V of one shape with D a multiple of 8 up "
+                         f"to 128 and int32 indices; got {tuple(k.shape)}, "
+                         f"{tuple(v.shape)}, {idx.dtype}")
     H, D = k.shape[2], k.shape[3]
     kernel = cp.RawKernel(SOURCE, name, options=(
         "-std=c++17", f"-DDIM={D}", f"-DCHUNK={CHUNK}", f"-DWARPS={WARPS}",

@@ -191,10 +191,11 @@ def render(data: dict) -> str:
     if gathers:
         w("### Bytes through L2 against the gather roof")
         w("")
-        w("Our kernels stage K/V rows from L2 (perfmodel.staged_bytes: per query tile of "
-          "64 rows, the rows it stages). The gather roof is the fastest copy-only kernel "
-          "over the rows ours.selected reads (§). ours.compressed includes the compress "
-          "kernel (about 0.1 ms at T = 65536).")
+        w("Our kernels stage K/V rows from L2 (perfmodel.staged_bytes, for the compiler's "
+          "default tiles: CTAs of 64 rows, i.e. 64 / G positions, in query tiles of 64 "
+          "positions, copying whole 64-key chunks). The gather roof is the fastest "
+          "copy-only kernel over the rows ours.selected reads (§). ours.compressed "
+          "includes the compress kernel (about 0.1 ms at T = 65536).")
         w("")
         w("| T | config | kernel | staged bytes | median (ms) | staged TB/s | "
           "gather roof TB/s (variant) | % of the gather roof |")
@@ -215,7 +216,8 @@ def render(data: dict) -> str:
                 w(f"| {g['T']} | {g.get('config')} | {LABELS.get(kid, kid)} | "
                   f"{staged:.4e} | {_ms(med)} | {_num(tbps, 2)} | "
                   f"{_num(roof_tbps, 2)} ({g.get('variant', '—')}) | {_num(pct, 1)} |"
-                  if staged else f"| {g['T']} | {g.get('config')} | {kid} | — | | | | |")
+                  if staged else
+                  f"| {g['T']} | {g.get('config')} | {LABELS.get(kid, kid)} | — | | | | |")
         w("")
 
     # Ratios.

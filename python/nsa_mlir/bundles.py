@@ -181,7 +181,8 @@ def main(argv=None) -> int:
     parser.add_argument("--chip", default="")
     parser.add_argument("--target", default="",
                         help="an #nsa.target attribute for the modules (tile sizes, "
-                             "warps per CTA), e.g. '#nsa.target<num_warps = 8>'; "
+                             "warps per CTA), e.g. '#nsa.target<num_warps = 8>' (the "
+                             "selected kernels take selected_num_warps instead); "
                              "default: the compiler's defaults")
     parser.add_argument("--no-ptx", action="store_true",
                         help="leave kernels.ptx out of the bundles (half the size, e.g. "

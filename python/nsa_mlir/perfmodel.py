@@ -145,30 +145,58 @@ def selected_tokens_from_indices(rows, t: int, slc_block: int) -> int:
     return sum(max(0, min(slc_block, t - j * slc_block + 1)) for j in blocks)
 
 
-def staged_key_rows(kernel: str, p: Problem, tile_positions: int) -> int:
+def _chunk_rows(lo: int, hi: int, need_lo: int, need_hi: int, chunk: int) -> int:
+    """Rows of the chunks of [lo, hi), `chunk` keys each from lo on (the last
+    one shorter), that hold any key of [need_lo, need_hi]: a CTA copies a
+    chunk whole, or skips it when none of its rows sees any of its keys."""
+    need_lo, need_hi = max(need_lo, lo), min(need_hi, hi - 1)
+    if need_hi < need_lo:
+        return 0
+    first, last = (need_lo - lo) // chunk, (need_hi - lo) // chunk
+    return min(hi, lo + (last + 1) * chunk) - (lo + first * chunk)
+
+
+def staged_key_rows(kernel: str, p: Problem, tile_positions: int,
+                    loop_positions: int = 64, chunk: int = 64) -> int:
     """Key rows our kernels stage from L2 into shared memory per (batch, KV head),
-    summed over their query tiles: what they read through L2, next to the bytes
-    any implementation must move (work()). A tile holds `tile_positions`
-    neighbouring positions and all G heads of their group (64 rows / G), and
-    stages, for compressed attention and the probabilities, the compressed keys
-    its last position sees (one copy per tile, the tiles' `.cg` copies do not
-    meet in L1); for the window, the union of its positions' windows; selected
-    attention stages each position's selected keys (a warp per position)."""
-    tiles = range(0, p.T, tile_positions)
-    if kernel in ("compressed", "probs"):
-        return sum(cmp_keys(min(p.T, t + tile_positions) - 1, p) for t in tiles)
-    if kernel == "window":
-        return sum(min(p.T, t + tile_positions) - max(0, t - p.window + 1) for t in tiles)
+    summed over their CTAs: what they read through L2, next to the bytes any
+    implementation must move (work()). A CTA holds `tile_positions`
+    neighbouring positions and all G heads of their group (64 rows / G) of a
+    query tile of `loop_positions` positions (`block_q`), whose KV range it
+    walks in `chunk`-key chunks (the CTA-shared kernels' 64), copying every
+    chunk that one of its rows sees: for compressed attention and the
+    probabilities the compressed keys from 0, for the window the tile's
+    window range. Their `.cg` copies do not meet in L1, so this is what L2
+    serves. Selected attention stages each position's selected keys (a warp
+    per position; its `.ca` copies of blocks that neighbouring positions
+    share partly hit L1, so L2 serves somewhat less)."""
     if kernel == "selected":
         return sum_slc_keys(p)
-    raise ValueError(f"no staged-rows model for {kernel!r}")
+    if kernel not in ("compressed", "probs", "window"):
+        raise ValueError(f"no staged-rows model for {kernel!r}")
+    rows = 0
+    for t0 in range(0, p.T, loop_positions):
+        t_end = min(p.T, t0 + loop_positions)
+        if kernel == "window":
+            lo, hi = max(0, t0 - p.window + 1), t_end
+        else:
+            lo, hi = 0, cmp_keys(t_end - 1, p)
+        for a in range(t0, t_end, tile_positions):
+            b = min(t_end, a + tile_positions) - 1
+            if kernel == "window":
+                rows += _chunk_rows(lo, hi, a - p.window + 1, b, chunk)
+            else:
+                rows += _chunk_rows(lo, hi, 0, cmp_keys(b, p) - 1, chunk)
+    return rows
 
 
-def staged_bytes(kernel: str, p: Problem, tile_positions: int) -> int:
+def staged_bytes(kernel: str, p: Problem, tile_positions: int, loop_positions: int = 64,
+                 chunk: int = 64) -> int:
     """staged_key_rows in bytes: K and V rows (K only for the probabilities), all
     batches and KV heads."""
     dims = p.Dk if kernel == "probs" else p.Dk + p.Dv
-    return p.B * p.H * staged_key_rows(kernel, p, tile_positions) * dims * p.elem
+    rows = staged_key_rows(kernel, p, tile_positions, loop_positions, chunk)
+    return p.B * p.H * rows * dims * p.elem
 
 
 # --------------------------------------------------------------------------------------

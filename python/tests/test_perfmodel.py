@@ -163,18 +163,29 @@ def test_device_peaks_use_the_measured_h200_bandwidth():
 
 
 def test_staged_key_rows_by_hand():
-    # T = 8, 4-position tiles, w = 3, l = d = l' = 2 (cmp_keys(t) = t // 2 for t >= 1).
+    # T = 8, CTAs of 4 positions, w = 3, l = d = l' = 2, n = 2:
+    # cmp_keys(t) = (t - 1) // 2 + 1 for t >= 1 (2 at t = 3, 4 at t = 7).
     p = pm.Problem(B=1, T=8, Hq=2, H=1, Dk=4, Dv=2, cmp_block=2, cmp_stride=2,
                    slc_block=2, top_n=2, window=3)
-    # Tiles end at t = 3 and 7: compressed keys 2 and 4.
-    assert pm.staged_key_rows("compressed", p, 4) == 2 + 4
-    assert pm.staged_key_rows("probs", p, 4) == 2 + 4
-    # Windows: tile 0..3 sees keys 0..3 (4 rows), tile 4..7 keys 2..7 (6 rows).
-    assert pm.staged_key_rows("window", p, 4) == 4 + 6
-    assert pm.staged_key_rows("selected", p, 4) == pm.sum_slc_keys(p)
-    assert pm.staged_bytes("window", p, 4) == 10 * (4 + 2) * 2
-    assert pm.staged_bytes("probs", p, 4) == 6 * 4 * 2
-    # One position per tile: the window stages each position's own keys.
-    assert pm.staged_key_rows("window", p, 1) == pm.sum_win_keys(p)
+    # One query tile of 8 positions, 2-key chunks: the CTA of positions 0..3
+    # sees compressed keys 0..1 (one chunk), that of 4..7 keys 0..3 (two).
+    assert pm.staged_key_rows("compressed", p, 4, loop_positions=8, chunk=2) == 2 + 4
+    assert pm.staged_key_rows("probs", p, 4, loop_positions=8, chunk=2) == 2 + 4
+    # Windows: positions 0..3 see keys 0..3 (chunks [0, 2), [2, 4)), 4..7
+    # keys 2..7 (chunks [2, 4), [4, 6), [6, 8)).
+    assert pm.staged_key_rows("window", p, 4, loop_positions=8, chunk=2) == 4 + 6
+    # 4-key chunks are copied whole: the CTA of 4..7 also copies keys 0..1,
+    # and the one of 0..3 compressed keys 2..3 that it does not see.
+    assert pm.staged_key_rows("window", p, 4, loop_positions=8, chunk=4) == 4 + 8
+    assert pm.staged_key_rows("compressed", p, 4, loop_positions=8, chunk=4) == 4 + 4
+    # Two query tiles of 4: the second's window range starts at key 2.
+    assert pm.staged_key_rows("window", p, 4, loop_positions=4, chunk=4) == 4 + 6
+    # Selected: each position's keys, 1 + 2 + 3 + 4 + 3 + 4 + 3 + 4.
+    assert pm.staged_key_rows("selected", p, 4) == 24
+    assert pm.staged_bytes("window", p, 4, loop_positions=8, chunk=2) == 10 * (4 + 2) * 2
+    assert pm.staged_bytes("probs", p, 4, loop_positions=8, chunk=2) == 6 * 4 * 2
+    # One position per CTA and one-key chunks: each position's own window.
+    assert pm.staged_key_rows("window", p, 1, loop_positions=1, chunk=1) == \
+        pm.sum_win_keys(p)
     with pytest.raises(ValueError):
         pm.staged_key_rows("dense_causal", p, 4)

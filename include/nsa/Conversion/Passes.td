@@ -87,7 +87,8 @@ def ConvertNSATileToGPU : Pass<"convert-nsa-tile-to-gpu"> {
     Each `scf.forall` tile loop whose body runs the nsa tile ops becomes a
     `gpu.launch` with one block per loop iteration (the iterations
     linearized into grid x, last loop dimension fastest) and `num_warps`
-    warps per block from `#nsa.target`. Inside a
+    warps per block from `#nsa.target` (`selected_num_warps` for loops
+    whose tiles hold one position: the selected branch's). Inside a
     block the tile's rows (position x head) are distributed over warps; each
     warp runs the tile's KV loop nest (cloned from the tile loop) for its
     row, its 32 lanes splitting the head dims: `q . k` as lane-partial dot

@@ -111,7 +111,7 @@ def NSA_TargetAttr : NSA_Attr<"Target", "target"> {
     | `chip` | `"sm_90a"` | `sm_80`, `sm_86`, `sm_89`, `sm_90` or `sm_90a` |
     | `block_q` | 64 | query rows per tile (compressed and window branches) |
     | `block_kv` | 64 | keys per KV tile |
-    | `num_warps` | 4 | warps per CTA (at most 32) |
+    | `num_warps` | 4 | warps per CTA (at most 32) of every kernel but those of `selected_num_warps` |
     | `selected_num_warps` | 4 | warps per CTA of the kernels whose query tiles hold one position: the selected branch's (each warp one position, the CTA's warps neighbouring positions that meet in L1 on the blocks they share), or any branch with `block_q = 1`. 8 measured 2.5-3% faster than 4 for the selected kernel on the H100 (docs/performance.md, table (P)); it becomes the default once a GPU check of the 8-warp kernels has passed |
     | `num_stages` | 1 | K/V chunk buffers of the CTA-shared tensor-core kernels: 1 reloads one K and one V tile in place, each as soon as its product is done; S >= 2 is a ring, chunk c + S - 1 loading while chunk c computes (measured slower on the H200 at 64k tokens, see docs/performance.md). Warp-private tiles always use 1 |
     | `shared_memory` | 232448 | bytes of shared memory per CTA (227 KiB on sm_90) |
