@@ -589,19 +589,25 @@ func.func @selected_f16(%q: tensor<?x?x4x48xf16>, %k: tensor<?x?x2x48xf16>, %v: 
 
 // -----
 
-// selected_num_warps sets the one-position tiles' CTA, num_warps not: 2
-// warps, 2 x 5120 bytes of warp-private tiles.
+// selected_num_warps sets the one-position tiles' CTA, num_warps the
+// others': the selected kernel has 2 warps (2 x 5120 bytes of warp-private
+// tiles), the window kernel of the same module 8.
 // CHECK-LABEL: func.func @selected_two_warps
 // CHECK:       arith.ceildivui %{{.*}}, %c2{{.*}} : index
 // CHECK:       gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c64{{.*}}, {{.*}} dynamic_shared_memory_size %c10240_i32
 // CHECK:         nvvm.mma.sync
+// CHECK:       gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c256{{.*}},
 module attributes {nsa.target = #nsa.target<num_warps = 8, selected_num_warps = 2>} {
 func.func @selected_two_warps(%q: tensor<?x?x4x48xf16>, %k: tensor<?x?x2x48xf16>, %v: tensor<?x?x2x16xf16>,
-                              %idx: tensor<?x?x2x4xi32>) -> (tensor<?x?x4x16xf16>, tensor<?x?x4xf32>) {
+                              %idx: tensor<?x?x2x4xi32>)
+    -> (tensor<?x?x4x16xf16>, tensor<?x?x4xf32>, tensor<?x?x4x16xf16>, tensor<?x?x4xf32>) {
   %o, %l = nsa.selected_attention %q, %k, %v, %idx {config = #nsa.config<top_n = 4>}
       : tensor<?x?x4x48xf16>, tensor<?x?x2x48xf16>, tensor<?x?x2x16xf16>, tensor<?x?x2x4xi32>
       -> tensor<?x?x4x16xf16>, tensor<?x?x4xf32>
-  return %o, %l : tensor<?x?x4x16xf16>, tensor<?x?x4xf32>
+  %wo, %wl = nsa.window %q, %k, %v {config = #nsa.config<window = 48>}
+      : tensor<?x?x4x48xf16>, tensor<?x?x2x48xf16>, tensor<?x?x2x16xf16>
+      -> tensor<?x?x4x16xf16>, tensor<?x?x4xf32>
+  return %o, %l, %wo, %wl : tensor<?x?x4x16xf16>, tensor<?x?x4xf32>, tensor<?x?x4x16xf16>, tensor<?x?x4xf32>
 }
 }
 
