@@ -159,9 +159,8 @@ struct SlabTokens {
 /// registers, captured tensors to buffers).
 class TileLoopLowering {
 public:
-  TileLoopLowering(scf::ForallOp forall, int64_t numWarps,
-                   bool allowTensorCores)
-      : forall(forall), b(forall), loc(forall.getLoc()), numWarps(numWarps),
+  TileLoopLowering(scf::ForallOp forall, bool allowTensorCores)
+      : forall(forall), b(forall), loc(forall.getLoc()),
         allowTensorCores(allowTensorCores) {}
 
   LogicalResult run();
@@ -376,7 +375,8 @@ private:
   scf::ForallOp forall;
   OpBuilder b;
   Location loc;
-  int64_t numWarps;
+  /// Warps per CTA, from the target (set by checkStructure).
+  int64_t numWarps = 0;
   bool allowTensorCores;
   bool tensorCores = false;
 
@@ -407,6 +407,9 @@ private:
   /// the query tile it reads.
   Operation *tileStart() { return probs ? probs.getOperation() : init.getOperation(); }
   Value queryTile() { return probs ? probs.getQuery() : init.getQuery(); }
+  /// A constant upper bound of the query positions per tile (one for the
+  /// selected branch, whose block list is per position), if there is one.
+  std::optional<int64_t> positionsPerTile();
   IRMapping map;
   SmallVector<Value> bounds; // the loop's upper bounds, on the host
   DenseMap<Value, SliceInfo> slices;
@@ -602,6 +605,8 @@ LogicalResult TileLoopLowering::checkStructure() {
       ShapedType::isDynamic(headDim))
     return tileStart()->emitOpError()
            << "query tile needs static heads and head dim";
+  numWarps = TargetAttr::lookup(forall).numWarpsForTiles(
+      positionsPerTile().value_or(0));
   return success();
 }
 
@@ -619,6 +624,12 @@ static std::optional<int64_t> constantUpperBound(OpFoldResult size) {
     if (auto constant = dyn_cast<AffineConstantExpr>(expr))
       bound = bound ? std::min(*bound, constant.getValue()) : constant.getValue();
   return bound;
+}
+
+std::optional<int64_t> TileLoopLowering::positionsPerTile() {
+  auto querySlice = queryTile().getDefiningOp<tensor::ExtractSliceOp>();
+  int64_t positionDim = querySlice.getDroppedDims().find_first_unset();
+  return constantUpperBound(querySlice.getMixedSizes()[positionDim]);
 }
 
 bool TileLoopLowering::canUseTensorCores() {
@@ -644,11 +655,7 @@ bool TileLoopLowering::canUseTensorCores() {
   auto queryType = cast<RankedTensorType>(queryTile().getType());
   if (probs && probs.getGroupSum() && kSlabRows % queryType.getDimSize(1) != 0)
     return false;
-  auto querySlice = queryTile().getDefiningOp<tensor::ExtractSliceOp>();
-  llvm::SmallBitVector dropped = querySlice.getDroppedDims();
-  int64_t slicePositionDim = dropped.find_first_unset();
-  std::optional<int64_t> positions =
-      constantUpperBound(querySlice.getMixedSizes()[slicePositionDim]);
+  std::optional<int64_t> positions = positionsPerTile();
   if (!positions)
     return false;
   slabsPerTile =
@@ -2959,26 +2966,6 @@ bool isTileLoop(scf::ForallOp forall) {
   });
 }
 
-/// Query positions per tile of a tile loop, when constant (the selected
-/// branch's loops hold one: its block list is per position).
-std::optional<int64_t> positionsPerTile(scf::ForallOp forall) {
-  for (Operation &op : forall.getBody()->getOperations()) {
-    Value query;
-    if (auto init = dyn_cast<InitTileStateOp>(op))
-      query = init.getQuery();
-    else if (auto probs = dyn_cast<ProbsTileOp>(op))
-      query = probs.getQuery();
-    else
-      continue;
-    auto slice = query.getDefiningOp<tensor::ExtractSliceOp>();
-    if (!slice)
-      return std::nullopt;
-    int64_t positionDim = slice.getDroppedDims().find_first_unset();
-    return getConstantIntValue(slice.getMixedSizes()[positionDim]);
-  }
-  return std::nullopt;
-}
-
 struct ConvertNSATileToGPUPass
     : nsa::impl::ConvertNSATileToGPUBase<ConvertNSATileToGPUPass> {
   using Base::Base;
@@ -2989,10 +2976,7 @@ struct ConvertNSATileToGPUPass
         loops.push_back(forall);
     });
     for (scf::ForallOp forall : loops) {
-      std::optional<int64_t> positions = positionsPerTile(forall);
-      int64_t numWarps =
-          TargetAttr::lookup(forall).numWarpsForTiles(positions.value_or(0));
-      if (failed(TileLoopLowering(forall, numWarps, tensorCores).run()))
+      if (failed(TileLoopLowering(forall, tensorCores).run()))
         return signalPassFailure();
     }
   }
