@@ -574,14 +574,14 @@ LogicalResult TileLoopLowering::checkStructure() {
     // nsa-fuse-combine stores the finalized tile combined with the others.
     if (auto combine = dyn_cast_or_null<CombineTileOp>(source);
         combine && finalize) {
-      Value branches[] = {combine.getCompressed(), combine.getSelected(),
-                          combine.getWindow()};
+      OperandRange branches = combine.getBranches();
       if (llvm::count(branches, finalize.getOutput()) != 1)
         return combine.emitOpError()
                << "must combine its tile loop's nsa.finalize_tile output "
                   "(one branch operand) with slices of the other outputs";
       combineTile = combine;
-      combineBranch = llvm::find(branches, finalize.getOutput()) - branches;
+      combineBranch = llvm::find(branches, finalize.getOutput()) -
+                      branches.begin();
       source = finalize;
     }
     if (source != stored)
@@ -990,7 +990,7 @@ LogicalResult TileLoopLowering::convertOp(Operation &op) {
     if (combine != combineTile)
       return combine.emitOpError()
              << "is supported only as what its tile loop stores";
-    Value own = combine->getOperand(combineBranch);
+    Value own = combine.getBranches()[combineBranch];
     for (Value operand : combine->getOperands())
       if (operand != own && !slices.count(operand))
         return combine.emitOpError()
@@ -1247,13 +1247,11 @@ Value TileLoopLowering::combineBeforeStore(Value stored, Value tileRow,
   auto f32Type = storedType.clone(b.getF32Type());
   // The stored elements are this branch's output as the unfused loop
   // stored it (rounded to the output type, which is the tile's).
-  Value branchTiles[] = {combineTile.getCompressed(), combineTile.getSelected(),
-                         combineTile.getWindow()};
   SmallVector<Value> branches;
-  for (unsigned branch = 0; branch < 3; ++branch) {
+  for (auto [branch, tile] : llvm::enumerate(combineTile.getBranches())) {
     if (branch != combineBranch)
-      branches.push_back(loadTileF32(branchTiles[branch], tileRow, tileHead,
-                                     column, storedType.getNumElements()));
+      branches.push_back(loadTileF32(tile, tileRow, tileHead, column,
+                                     storedType.getNumElements()));
     else if (storedType.getElementType().isF32())
       branches.push_back(stored);
     else

@@ -468,6 +468,10 @@ def NSA_CombineTileOp : NSA_TileOp<"combine_tile",
     $compressed `,` $selected `,` $window `,` $gates attr-dict `:`
     type($compressed) `,` type($selected) `,` type($window) `,` type($gates)
   }];
+  let extraClassDeclaration = [{
+    /// compressed, selected, window: branch b is operand b.
+    ::mlir::OperandRange getBranches() { return getOperands().take_front(3); }
+  }];
 }
 
 def NSA_PrefetchTileOp : NSA_Op<"prefetch_tile"> {
