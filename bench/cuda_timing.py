@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 
 def event_seconds(torch, fn) -> float:
     """Seconds of one call of `fn`: the GPU time between CUDA events recorded
@@ -14,3 +16,11 @@ def event_seconds(torch, fn) -> float:
     end.record()
     end.synchronize()
     return start.elapsed_time(end) / 1e3
+
+
+def median_event_seconds(torch, fn, samples: int, warmup: int = 3) -> float:
+    """Median of `samples` event_seconds of `fn` after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    return statistics.median(event_seconds(torch, fn) for _ in range(samples))

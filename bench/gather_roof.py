@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -38,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from cuda_timing import event_seconds  # noqa: E402
+from cuda_timing import median_event_seconds  # noqa: E402
 
 WARPS = 4       # positions per CTA, as the selected kernel's default selected_num_warps
 CHUNK = 32      # keys per chunk, as in the selected kernel (kPrivateKeyChunk)
@@ -161,13 +160,6 @@ VARIANTS = {
 }
 
 
-def median_seconds(torch, fn, samples: int) -> float:
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    return statistics.median(event_seconds(torch, fn) for _ in range(samples))
-
-
 def launcher(cp, torch, variant: str, k, v, idx, T: int, params: dict):
     """A function that runs one copy-only variant over the rows `idx` selects from
     k and v ([B, T, H, D] bf16; B = 1)."""
@@ -197,7 +189,7 @@ def launcher(cp, torch, variant: str, k, v, idx, T: int, params: dict):
 
 def probe(cp, torch, variant: str, k, v, idx, T: int, params: dict, samples: int) -> float:
     """Median seconds of one copy-only variant over the rows `idx` selects."""
-    seconds = median_seconds(torch, launcher(cp, torch, variant, k, v, idx, T, params),
+    seconds = median_event_seconds(torch, launcher(cp, torch, variant, k, v, idx, T, params),
                              samples)
     cp.cuda.runtime.deviceSynchronize()
     return seconds
@@ -254,7 +246,8 @@ def main() -> int:
         try:
             ins = [q, k, v, idx]
             outs = selected.allocate_outputs(ins)
-            seconds = median_seconds(torch, lambda: selected.run(ins, outs), args.samples)
+            seconds = median_event_seconds(torch, lambda: selected.run(ins, outs),
+                                           args.samples)
         finally:
             selected.close()
         rec["ours_selected"] = {"bundle": selected_entry["name"], "median_ms": seconds * 1e3,

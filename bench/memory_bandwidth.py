@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 
-from cuda_timing import event_seconds
+from cuda_timing import median_event_seconds
 
 
 def main() -> int:
@@ -62,17 +61,13 @@ def main() -> int:
         x = torch.randn(n, device="cuda", dtype=torch.bfloat16)
         run = lambda: read_sum[(programs,)](x, out, n, reps, BLOCK=block,
                                            num_warps=8)
-        for _ in range(3):
-            run()
-        torch.cuda.synchronize()
-        times = [event_seconds(torch, run) for _ in range(args.samples)]
-        seconds = statistics.median(times)
+        seconds = median_event_seconds(torch, run, args.samples)
         bytes_read = n * 2 * reps
         # The sums are used, so nothing was optimized away; and finite.
         assert torch.isfinite(out).all().item()
         return {"buffer_mib": mib, "reps": reps, "bytes": bytes_read,
                 "median_s": seconds, "tb_per_s": bytes_read / seconds / 1e12,
-                "samples": len(times)}
+                "samples": args.samples}
 
     result = {
         "device": props.name,
