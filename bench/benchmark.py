@@ -165,8 +165,7 @@ def config_params(index: list[dict], name: str) -> dict:
 
 
 def problem(T: int, params: dict) -> perfmodel.Problem:
-    return perfmodel.Problem(B=SHAPE["B"], T=T, Hq=SHAPE["Hq"], H=SHAPE["H"],
-                             Dk=SHAPE["Dk"], Dv=SHAPE["Dv"], dtype=SHAPE["dtype"], **params)
+    return perfmodel.Problem.from_shape(SHAPE, T, params)
 
 
 def derive(record: dict, prob: perfmodel.Problem, peaks: tuple[float, float]) -> dict:

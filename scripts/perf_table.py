@@ -66,11 +66,7 @@ def _ratio(x) -> str:
 def _problem(shape: dict, T: int, params: dict):
     """perfmodel's Problem of a result's shape and config (None if incomplete)."""
     try:
-        return perfmodel.Problem(
-            B=shape["B"], T=T, Hq=shape["Hq"], H=shape["H"], Dk=shape["Dk"],
-            Dv=shape["Dv"], cmp_block=params["cmp_block"], cmp_stride=params["cmp_stride"],
-            slc_block=params["slc_block"], top_n=params["top_n"], window=params["window"],
-            dtype=shape.get("dtype", "bf16"))
+        return perfmodel.Problem.from_shape(shape, T, params)
     except (KeyError, TypeError):
         return None
 

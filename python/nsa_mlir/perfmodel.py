@@ -88,6 +88,13 @@ class Problem:
         return cls(B, T, Hq, H, Dk, Dv, cfg.cmp_block, cfg.cmp_stride, cfg.slc_block,
                    cfg.top_n, cfg.window, dtype)
 
+    @classmethod
+    def from_shape(cls, shape: dict, T: int, params: dict) -> "Problem":
+        """From a benchmark's shape (B, Hq, H, Dk, Dv, dtype, as its JSON records
+        it) and a config's block parameters (l, d, l', n, w by field name)."""
+        return cls(T=T, **{k: shape[k] for k in ("B", "Hq", "H", "Dk", "Dv", "dtype")},
+                   **params)
+
     @property
     def elem(self) -> int:
         return DTYPE_SIZES[self.dtype]
