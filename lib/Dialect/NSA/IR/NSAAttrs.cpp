@@ -120,20 +120,17 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (failed(verifyChip(emitError, chip)))
     return failure();
   int64_t maxShared = maxSharedMemory(chip);
-  for (auto [name, value] : {std::pair<StringRef, int64_t>{"block_q", blockQ},
-                             {"block_kv", blockKV},
-                             {"num_warps", numWarps},
-                             {"selected_num_warps", selectedNumWarps}}) {
+  // Warp counts also bound the CTA: at most 1024 threads.
+  constexpr int64_t kMaxWarps = 32;
+  for (auto [name, value, isWarps] :
+       {std::tuple<StringRef, int64_t, bool>{"block_q", blockQ, false},
+        {"block_kv", blockKV, false},
+        {"num_warps", numWarps, true},
+        {"selected_num_warps", selectedNumWarps, true}}) {
     if (value < 1 || !llvm::isPowerOf2_64(value))
       return emitError() << name << " (" << value
                          << ") must be a positive power of two";
-  }
-  // A CTA has at most 1024 threads.
-  constexpr int64_t kMaxWarps = 32;
-  for (auto [name, value] :
-       {std::pair<StringRef, int64_t>{"num_warps", numWarps},
-        {"selected_num_warps", selectedNumWarps}}) {
-    if (value > kMaxWarps)
+    if (isWarps && value > kMaxWarps)
       return emitError() << name << " (" << value << ") must be at most "
                          << kMaxWarps << " (1024 threads per CTA)";
   }
